@@ -1,0 +1,723 @@
+"""The public core API: :class:`SentrialClient`, :class:`Session`, :func:`configure`, :func:`get_client`.
+
+Everything here runs on the caller's thread and does only this: check the call, stamp the time and a
+per-session sequence number, copy mutable containers (bounded), and append an op to the pipeline's
+queue. No network, no disk, no serialisation; no exception escapes (except in ``strict`` mode).
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import logging
+import os
+import signal
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from typing import Any
+
+from . import context
+from . import model as M
+from .config import Config, is_loopback_url, resolve
+from .log import RateLimitedWarner, logger, register_secret
+from .pipeline import Pipeline
+from .serialize import snapshot
+from .spool import Spool
+
+_time_ns = time.time_ns
+
+STATUS_ALIASES = {
+    "success": "success",
+    "succeeded": "success",
+    "completed": "success",
+    "complete": "success",
+    "ok": "success",
+    "failure": "failure",
+    "failed": "failure",
+    "fail": "failure",
+    "error": "error",
+    "errored": "error",
+    "timeout": "timeout",
+    "timed_out": "timeout",
+    "abandoned": "abandoned",
+}
+
+
+class SentrialUsageError(ValueError):
+    """Raised instead of a warning when the client is in ``strict`` mode."""
+
+
+class _SessionState:
+    __slots__ = ("closed", "name", "parent", "seq", "start_ns")
+
+    def __init__(self, name: str, start_ns: int, parent: str | None) -> None:
+        self.seq = itertools.count(1)
+        self.start_ns = start_ns
+        self.name = name
+        self.parent = parent
+        self.closed = False
+
+
+def _new_session_id() -> str:
+    return "ses_" + os.urandom(12).hex()
+
+
+class SentrialClient:
+    """Records agent sessions and their events, and ships them in the background.
+
+    With an API key the data goes to the Sentrial REST API; with none, to the embedded SQLite store
+    (``local_path``, else ``SENTRIAL_LOCAL_PATH``, else ``.sentrial/sentrial.db``).
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        project_id: str | None = None,
+        *,
+        base_url: str | None = None,
+        local_path: str | None = None,
+        spool_path: str | None = None,
+        disabled: bool | None = None,
+        debug: bool | None = None,
+        strict: bool | None = None,
+        exit_timeout: float | None = None,
+        **options: Any,
+    ) -> None:
+        self._warner = RateLimitedWarner()
+        self._sessions: dict[str, _SessionState] = {}
+        self._closed_ids: OrderedDict[str, None] = OrderedDict()
+        self._pipeline: Pipeline | None = None
+        self._shutdown = False
+        self.config: Config = resolve(
+            api_key,
+            project_id,
+            base_url=base_url,
+            local_path=local_path,
+            spool_path=spool_path,
+            disabled=disabled,
+            debug=debug,
+            strict=strict,
+            exit_timeout=exit_timeout,
+            **options,
+        )
+        cfg = self.config
+        register_secret(cfg.api_key)
+        if cfg.debug:
+            logger.setLevel(logging.DEBUG)
+        if cfg.mode == "http" and cfg.base_url.startswith("http://"):
+            if not is_loopback_url(cfg.base_url) and not cfg.allow_insecure_http:
+                msg = (
+                    f"Sentrial: refusing to send the API key over plain http to {cfg.base_url}; use https, "
+                    "or pass allow_insecure_http=True (SENTRIAL_ALLOW_INSECURE_HTTP=1) if you really mean it. "
+                    "Tracking is disabled for this client."
+                )
+                if cfg.strict:
+                    raise SentrialUsageError(msg)
+                logger.error("%s", msg)
+                cfg.disabled = True
+        if cfg.mode != "disabled":
+            self._pipeline = Pipeline(cfg, self._make_exporter, self._warner)
+            self._put = self._pipeline.put
+        else:
+            self._put = _discard
+        _register(self)
+
+    def _make_exporter(self, spool: Spool | None) -> Any:
+        cfg = self.config
+        if cfg.mode == "http":
+            from .exporters.sentrial_http import SentrialHTTPExporter
+
+            assert cfg.api_key is not None
+            return SentrialHTTPExporter(
+                cfg.base_url,
+                cfg.api_key,
+                timeout=cfg.request_timeout,
+                max_concurrency=cfg.max_concurrency,
+                max_event_bytes=cfg.max_event_bytes,
+                get_server_id=spool.get_server_id if spool is not None else None,
+                warner=self._warner,
+            )
+        from .exporters.sqlite import SQLiteExporter
+
+        assert cfg.local_path is not None
+        return SQLiteExporter(cfg.local_path)
+
+    def __repr__(self) -> str:
+        cfg = self.config
+        where = cfg.base_url if cfg.mode == "http" else cfg.local_path
+        return f"SentrialClient(mode={cfg.mode!r}, destination={where!r}, project_id={cfg.project_id!r})"
+
+    # --- misuse ----------------------------------------------------------------------------------
+
+    def _misuse(self, key: str, message: str, *args: Any) -> None:
+        if self.config.strict:
+            raise SentrialUsageError(message % args if args else message)
+        self._warner.warn(key, message, *args)
+        return None
+
+    def _state(self, session_id: Any, what: str) -> _SessionState | None:
+        st = self._sessions.get(session_id) if type(session_id) is str else None
+        if st is not None:
+            return st
+        if type(session_id) is str and session_id in self._closed_ids:
+            self._misuse(
+                f"closed:{what}", "Sentrial: %s on session %s after it was closed; nothing recorded", what, session_id
+            )
+        else:
+            self._misuse(
+                f"unknown:{what}",
+                "Sentrial: %s with unknown session id %r (use the id create_session returned); nothing recorded",
+                what,
+                session_id,
+            )
+        return None
+
+    def _name(self, value: Any, what: str) -> str:
+        if type(value) is str:
+            return value
+        self._misuse(f"name:{what}", "Sentrial: %s expects a string name, got %s; it is converted", what, type(value).__name__)
+        try:
+            return str(value)
+        except Exception:
+            return f"<{type(value).__name__}>"
+
+    def _internal(self, exc: BaseException, what: str) -> None:
+        if isinstance(exc, SentrialUsageError):
+            raise exc
+        if self.config.strict:
+            raise exc
+        self._warner.warn(f"internal:{what}", "Sentrial: internal error in %s: %r (nothing raised to you)", what, exc)
+
+    # --- sessions --------------------------------------------------------------------------------
+
+    def create_session(
+        self,
+        name: str,
+        metadata: dict[str, Any] | None = None,
+        *,
+        agent_name: str | None = None,
+        user_id: str | None = None,
+        parent_session_id: str | None = None,
+        convo_id: str | None = None,
+    ) -> str:
+        """Open a session and return its id at once (a client-made id; the server's is mapped later)."""
+        sid = _new_session_id()
+        try:
+            name = self._name(name, "create_session")
+            now = _time_ns()
+            self._sessions[sid] = _SessionState(name, now, parent_session_id)
+            payload = {
+                "name": name,
+                "metadata": snapshot(metadata),
+                "agent_name": agent_name,
+                "user_id": user_id,
+                "parent_session_id": parent_session_id,
+                "convo_id": convo_id,
+            }
+            self._put((M.SESSION_START, sid, 0, now, payload))
+        except Exception as exc:
+            self._internal(exc, "create_session")
+        return sid
+
+    def close_session(
+        self,
+        session_id: str,
+        status: str = "success",
+        *,
+        output: Any = None,
+        failure_reason: str | None = None,
+        custom_metrics: dict[str, Any] | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        total_tokens: int | None = None,
+        cost: float | None = None,
+    ) -> bool:
+        """Close a session with ``success``, ``failure``, ``error``, ``timeout`` or ``abandoned``.
+
+        Tokens and cost default to the sums over the session's LLM events. Returns whether it closed.
+        """
+        try:
+            canonical = STATUS_ALIASES.get(status.lower()) if isinstance(status, str) else None
+            if canonical is None:
+                self._misuse(
+                    "status",
+                    "Sentrial: close_session got unknown status %r (use one of %s); session left open",
+                    status,
+                    ", ".join(M.STATUSES),
+                )
+                return False
+            st = self._state(session_id, "close_session")
+            if st is None:
+                return False
+            now = _time_ns()
+            st.closed = True
+            self._forget(session_id)
+            payload = {
+                "status": canonical,
+                "output": snapshot(output),
+                "failure_reason": failure_reason,
+                "custom_metrics": snapshot(custom_metrics),
+                "duration_ms": (now - st.start_ns) / 1e6,
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": total_tokens,
+                "cost": cost,
+            }
+            self._put((M.SESSION_CLOSE, session_id, next(st.seq), now, payload))
+            return True
+        except Exception as exc:
+            self._internal(exc, "close_session")
+            return False
+
+    def _forget(self, session_id: str) -> None:
+        self._sessions.pop(session_id, None)
+        closed = self._closed_ids
+        closed[session_id] = None
+        if len(closed) > 10_000:
+            try:
+                closed.popitem(last=False)
+            except KeyError:
+                pass
+
+    def session(
+        self,
+        name: str,
+        metadata: dict[str, Any] | None = None,
+        *,
+        agent_name: str | None = None,
+        user_id: str | None = None,
+        parent_session_id: str | None = None,
+        convo_id: str | None = None,
+    ) -> Session:
+        """A session object; use it as ``with``/``async with`` to make it current for integrations.
+
+        Inside another ``session()`` block the new session is a child of the current one.
+        """
+        if parent_session_id is None:
+            parent = context.current_session()
+            if parent is not None:
+                parent_session_id = parent.id
+        sid = self.create_session(
+            name,
+            metadata,
+            agent_name=agent_name,
+            user_id=user_id,
+            parent_session_id=parent_session_id,
+            convo_id=convo_id,
+        )
+        return Session(self, sid, name, parent_session_id)
+
+    def is_open(self, session_id: str) -> bool:
+        return session_id in self._sessions
+
+    # --- events ----------------------------------------------------------------------------------
+
+    def track_tool_call(
+        self,
+        session_id: str,
+        tool_name: str,
+        tool_input: Any = None,
+        tool_output: Any = None,
+        *,
+        error: BaseException | str | dict[str, Any] | None = None,
+        duration_ms: float | None = None,
+        reasoning: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        span_id: str | None = None,
+        parent_span_id: str | None = None,
+        start_time: float | None = None,
+    ) -> str | None:
+        """Record a tool call. ``start_time`` (epoch s) defaults to now minus ``duration_ms``."""
+        try:
+            st = self._state(session_id, "track_tool_call")
+            if st is None:
+                return None
+            if type(tool_name) is not str:
+                tool_name = self._name(tool_name, "track_tool_call")
+            seq = next(st.seq)
+            self._put(
+                (
+                    M.EVENT,
+                    session_id,
+                    seq,
+                    _time_ns(),
+                    {
+                        "type": "tool_call",
+                        "name": tool_name,
+                        "input": snapshot(tool_input),
+                        "output": snapshot(tool_output),
+                        "error": error,
+                        "duration_ms": duration_ms,
+                        "reasoning": reasoning,
+                        "metadata": snapshot(metadata),
+                        "span_id": span_id,
+                        "parent_span_id": parent_span_id if parent_span_id is not None else context.current_span_id(),
+                        "start_time": start_time,
+                    },
+                )
+            )
+            return f"{session_id}.{seq}"
+        except Exception as exc:
+            self._internal(exc, "track_tool_call")
+            return None
+
+    def track_decision(
+        self,
+        session_id: str,
+        reasoning: str,
+        *,
+        decision: Any = None,
+        alternatives: list[Any] | None = None,
+        confidence: float | None = None,
+        metadata: dict[str, Any] | None = None,
+        span_id: str | None = None,
+        parent_span_id: str | None = None,
+        start_time: float | None = None,
+    ) -> str | None:
+        """Record a decision: the reasoning, the chosen action, the alternatives and a confidence."""
+        try:
+            st = self._state(session_id, "track_decision")
+            if st is None:
+                return None
+            seq = next(st.seq)
+            self._put(
+                (
+                    M.EVENT,
+                    session_id,
+                    seq,
+                    _time_ns(),
+                    {
+                        "type": "decision",
+                        "name": "decision",
+                        "reasoning": reasoning,
+                        "decision": snapshot(decision),
+                        "alternatives": snapshot(alternatives),
+                        "confidence": confidence,
+                        "metadata": snapshot(metadata),
+                        "span_id": span_id,
+                        "parent_span_id": parent_span_id if parent_span_id is not None else context.current_span_id(),
+                        "start_time": start_time,
+                    },
+                )
+            )
+            return f"{session_id}.{seq}"
+        except Exception as exc:
+            self._internal(exc, "track_decision")
+            return None
+
+    def track_llm_call(
+        self,
+        session_id: str,
+        model: str,
+        *,
+        provider: str | None = None,
+        messages: Any = None,
+        response: Any = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        total_tokens: int | None = None,
+        cost: float | None = None,
+        duration_ms: float | None = None,
+        metadata: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        tool_calls: Any = None,
+        response_model: str | None = None,
+        finish_reason: str | None = None,
+        cached_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
+        time_to_first_token_ms: float | None = None,
+        error: BaseException | str | dict[str, Any] | None = None,
+        partial: bool | None = None,
+        span_id: str | None = None,
+        parent_span_id: str | None = None,
+        start_time: float | None = None,
+    ) -> str | None:
+        """Record an LLM call. Cost defaults to the price table applied to the response model."""
+        try:
+            st = self._state(session_id, "track_llm_call")
+            if st is None:
+                return None
+            seq = next(st.seq)
+            self._put(
+                (
+                    M.EVENT,
+                    session_id,
+                    seq,
+                    _time_ns(),
+                    {
+                        "type": "llm_call",
+                        "model": model,
+                        "provider": provider,
+                        "input": snapshot(messages),
+                        "output": snapshot(response),
+                        "prompt_tokens": prompt_tokens,
+                        "completion_tokens": completion_tokens,
+                        "total_tokens": total_tokens,
+                        "cost": cost,
+                        "duration_ms": duration_ms,
+                        "metadata": snapshot(metadata),
+                        "params": snapshot(params),
+                        "tool_calls": snapshot(tool_calls),
+                        "response_model": response_model,
+                        "finish_reason": finish_reason,
+                        "cached_tokens": cached_tokens,
+                        "reasoning_tokens": reasoning_tokens,
+                        "time_to_first_token_ms": time_to_first_token_ms,
+                        "error": error,
+                        "partial": partial,
+                        "span_id": span_id,
+                        "parent_span_id": parent_span_id if parent_span_id is not None else context.current_span_id(),
+                        "start_time": start_time,
+                    },
+                )
+            )
+            return f"{session_id}.{seq}"
+        except Exception as exc:
+            self._internal(exc, "track_llm_call")
+            return None
+
+    def track_error(
+        self,
+        session_id: str,
+        error: BaseException | str | dict[str, Any],
+        *,
+        error_type: str | None = None,
+        tool_name: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        span_id: str | None = None,
+        parent_span_id: str | None = None,
+        start_time: float | None = None,
+    ) -> str | None:
+        """Record an error (an exception keeps its type and stack trace)."""
+        try:
+            st = self._state(session_id, "track_error")
+            if st is None:
+                return None
+            seq = next(st.seq)
+            self._put(
+                (
+                    M.EVENT,
+                    session_id,
+                    seq,
+                    _time_ns(),
+                    {
+                        "type": "error",
+                        "name": tool_name,
+                        "error": error,
+                        "error_type": error_type,
+                        "metadata": snapshot(metadata),
+                        "span_id": span_id,
+                        "parent_span_id": parent_span_id if parent_span_id is not None else context.current_span_id(),
+                        "start_time": start_time,
+                    },
+                )
+            )
+            return f"{session_id}.{seq}"
+        except Exception as exc:
+            self._internal(exc, "track_error")
+            return None
+
+    # --- delivery --------------------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything queued so far is delivered; ``False`` if ``timeout`` passed first."""
+        if self._pipeline is None:
+            return True
+        try:
+            return self._pipeline.flush(timeout)
+        except Exception as exc:
+            self._internal(exc, "flush")
+            return False
+
+    def persist(self, timeout: float | None = None) -> bool:
+        """Wait until everything queued so far is delivered or safely in the disk spool."""
+        if self._pipeline is None:
+            return True
+        try:
+            return self._pipeline.persist(timeout)
+        except Exception as exc:
+            self._internal(exc, "persist")
+            return False
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Close open sessions as ``abandoned``, deliver what is queued (within ``timeout``), stop."""
+        if self._shutdown:
+            return True
+        self._shutdown = True
+        try:
+            for sid in list(self._sessions):
+                self.close_session(sid, "abandoned", failure_reason="the process ended before the session was closed")
+            if self._pipeline is None:
+                return True
+            return self._pipeline.shutdown(timeout)
+        except Exception as exc:
+            self._internal(exc, "shutdown")
+            return False
+
+    def stats(self) -> dict[str, int]:
+        """Counters: queued, outbox, spooled, delivered, dropped, rejected."""
+        if self._pipeline is None:
+            return {"queued": 0, "outbox": 0, "spooled": 0, "delivered": 0, "dropped": 0, "rejected": 0}
+        return self._pipeline.stats()
+
+    def _after_fork_in_child(self) -> None:
+        if self._pipeline is not None and not self._shutdown:
+            self._pipeline.after_fork_in_child()
+            self._put = self._pipeline.put
+
+
+def _discard(op: tuple[Any, ...]) -> bool:
+    return True
+
+
+class Session:
+    """A handle on one session: ``.id``, ``.track_*`` without the id, ``.close()``; a context manager
+    (sync and async) that makes the session current for every integration inside the block."""
+
+    __slots__ = ("__weakref__", "_token", "client", "closed", "id", "name", "parent_id")
+
+    def __init__(self, client: SentrialClient, session_id: str, name: str, parent_id: str | None = None) -> None:
+        self.client = client
+        self.id = session_id
+        self.name = name
+        self.parent_id = parent_id
+        self.closed = False
+        self._token: Any = None
+
+    def __repr__(self) -> str:
+        return f"Session(id={self.id!r}, name={self.name!r}, closed={self.closed})"
+
+    def track_tool_call(self, tool_name: str, tool_input: Any = None, tool_output: Any = None, **kw: Any) -> str | None:
+        return self.client.track_tool_call(self.id, tool_name, tool_input, tool_output, **kw)
+
+    def track_decision(self, reasoning: str, **kw: Any) -> str | None:
+        return self.client.track_decision(self.id, reasoning, **kw)
+
+    def track_llm_call(self, model: str, **kw: Any) -> str | None:
+        return self.client.track_llm_call(self.id, model, **kw)
+
+    def track_error(self, error: BaseException | str | dict[str, Any], **kw: Any) -> str | None:
+        return self.client.track_error(self.id, error, **kw)
+
+    def close(self, status: str = "success", **kw: Any) -> bool:
+        if self.closed:
+            return False
+        ok = self.client.close_session(self.id, status, **kw)
+        if ok:
+            self.closed = True
+        return ok
+
+    def __enter__(self) -> Session:
+        self._token = context.set_current_session(self)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        try:
+            if self._token is not None:
+                context.reset_current_session(self._token)
+                self._token = None
+            if not self.closed:
+                if exc is None:
+                    self.close("success")
+                elif isinstance(exc, Exception):
+                    self.client.track_error(self.id, exc)
+                    self.close("error", failure_reason=f"{type(exc).__name__}: {exc}")
+                else:  # KeyboardInterrupt, SystemExit, asyncio.CancelledError: the run was cut short
+                    self.close("abandoned", failure_reason=f"{type(exc).__name__}")
+        except SentrialUsageError:
+            raise
+        except Exception as err:  # never mask the user's exception with ours
+            self.client._internal(err, "session exit")
+
+    async def __aenter__(self) -> Session:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+# --- process-wide registry: default client, exit flush, fork, SIGTERM --------------------------------
+
+_clients: weakref.WeakSet[SentrialClient] = weakref.WeakSet()
+_registry_lock = threading.Lock()
+_hooks_installed = False
+_default: SentrialClient | None = None
+
+
+def _register(client: SentrialClient) -> None:
+    global _hooks_installed
+    with _registry_lock:
+        _clients.add(client)
+        if _hooks_installed:
+            return
+        _hooks_installed = True
+    atexit.register(_at_exit)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+    if client.config.handle_sigterm:
+        _install_sigterm()
+
+
+def _at_exit() -> None:
+    for client in list(_clients):
+        try:
+            client.shutdown(client.config.exit_timeout)
+        except Exception:
+            pass
+
+
+def _after_fork_in_child() -> None:
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    for client in list(_clients):
+        try:
+            client._after_fork_in_child()
+        except Exception:
+            pass
+
+
+def _install_sigterm() -> None:
+    """Flush on SIGTERM when nobody else handles it, then die of SIGTERM as before."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+
+        def _on_sigterm(signum: int, frame: Any) -> None:
+            _at_exit()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError, AttributeError):
+        pass
+
+
+def configure(**kwargs: Any) -> SentrialClient:
+    """Set the process-wide default client that integrations use when given none."""
+    global _default
+    old = _default
+    _default = SentrialClient(**kwargs)
+    if old is not None and old is not _default:
+        threading.Thread(target=old.shutdown, name="sentrial-old-client", daemon=True).start()
+    return _default
+
+
+def get_client() -> SentrialClient:
+    """The default client (created from the environment on first use)."""
+    global _default
+    client = _default
+    if client is None:
+        with _registry_lock:
+            if _default is None:
+                _default = SentrialClient()
+            client = _default
+    return client
+
+
+def _reset_default_for_tests() -> None:
+    global _default
+    _default = None

@@ -1,0 +1,99 @@
+"""Context shared by every integration: the current session, the current span, and LLM-call claims.
+
+All state lives in :mod:`contextvars`, so it follows threads started with a copied context
+(``contextvars.copy_context().run``, ``asyncio.to_thread``, LangChain's executors) and asyncio tasks.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .client import Session
+
+_current_session: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
+    "sentrial_current_session", default=None
+)
+_current_span: contextvars.ContextVar[str | None] = contextvars.ContextVar("sentrial_current_span", default=None)
+_llm_claim: contextvars.ContextVar[LLMClaim | None] = contextvars.ContextVar("sentrial_llm_claim", default=None)
+
+
+def current_session() -> Session | None:
+    """The session opened by the innermost ``client.session(...)`` block or integration run, if any."""
+    s = _current_session.get()
+    if s is not None and s.closed:
+        return None
+    return s
+
+
+def set_current_session(session: Session | None) -> contextvars.Token[Session | None]:
+    return _current_session.set(session)
+
+
+def reset_current_session(token: contextvars.Token[Session | None]) -> None:
+    try:
+        _current_session.reset(token)
+    except ValueError:  # token made in another context (e.g. a callback run in a thread pool)
+        _current_session.set(None)
+
+
+def current_span_id() -> str | None:
+    """The span (tool, chain, retriever...) that an event recorded now should nest under."""
+    return _current_span.get()
+
+
+@contextmanager
+def span(span_id: str | None) -> Iterator[None]:
+    token = _current_span.set(span_id)
+    try:
+        yield
+    finally:
+        try:
+            _current_span.reset(token)
+        except ValueError:
+            pass
+
+
+class LLMClaim:
+    """How two layers that see the same LLM call record it once.
+
+    The outer layer (a LangChain chat model run, a LlamaIndex LLM span) opens a claim before the model
+    runs. An inner layer (the OpenAI wrapper) that sees a claim not yet taken takes it: it records the
+    LLM event itself (it has the exact request, response, usage and timing) using the claim's session
+    and span ids, and the outer layer then skips its own LLM event. Innermost layer wins.
+    """
+
+    __slots__ = ("parent_span_id", "session", "span_id", "taken")
+
+    def __init__(self, session: Session | None, span_id: str | None, parent_span_id: str | None) -> None:
+        self.session = session
+        self.span_id = span_id
+        self.parent_span_id = parent_span_id
+        self.taken = False
+
+
+def open_llm_claim(claim: LLMClaim) -> contextvars.Token[LLMClaim | None]:
+    return _llm_claim.set(claim)
+
+
+def close_llm_claim(token: contextvars.Token[LLMClaim | None]) -> None:
+    try:
+        _llm_claim.reset(token)
+    except ValueError:
+        _llm_claim.set(None)
+
+
+def take_llm_claim() -> LLMClaim | None:
+    """For the innermost layer: the open claim if nobody took it yet (it is then taken)."""
+    claim = _llm_claim.get()
+    if claim is None or claim.taken:
+        return None
+    claim.taken = True
+    return claim
+
+
+def peek_llm_claim() -> LLMClaim | None:
+    return _llm_claim.get()

@@ -1,0 +1,55 @@
+"""The library's logger and rate-limited warnings. Messages never carry the API key."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+logger = logging.getLogger("sentrial_integrations")
+logger.addHandler(logging.NullHandler())
+
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+
+def register_secret(value: str | None) -> None:
+    """Scrub ``value`` from every message this module logs (used for API keys)."""
+    if value and len(value) >= 4:
+        with _secrets_lock:
+            _secrets.add(value)
+
+
+def scrub(message: str) -> str:
+    for s in _secrets:
+        if s in message:
+            message = message.replace(s, "[REDACTED]")
+    return message
+
+
+class RateLimitedWarner:
+    """Logs a warning once per key, then at most once per ``interval`` seconds with a repeat count."""
+
+    def __init__(self, interval: float = 60.0) -> None:
+        self.interval = interval
+        self._last: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def warn(self, key: str, message: str, *args: object, level: int = logging.WARNING) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last[0] < self.interval:
+                self._last[key] = (last[0], last[1] + 1)
+                return False
+            repeats = last[1] if last else 0
+            self._last[key] = (now, 0)
+        text = scrub(message % args if args else message)
+        if repeats:
+            text += f" ({repeats} more like this since the last report)"
+        logger.log(level, "%s", text)
+        return True
+
+    def reset(self) -> None:
+        with self._lock:
+            self._last.clear()

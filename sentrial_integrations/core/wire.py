@@ -1,0 +1,210 @@
+"""Mapping between records (see :mod:`.model`) and the Sentrial public SDK API's JSON bodies.
+
+Used in both directions: the HTTP exporter turns records into request bodies, and the local server
+(``sentrial-integrations serve``) turns request bodies back into records for the SQLite store.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+WIRE_EVENT_TYPES = ("tool_call", "llm_decision", "error")
+LLM_PREFIX = "llm:"
+
+
+def iso(ts: float) -> str:
+    """ISO-8601 UTC with microseconds."""
+    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def parse_iso(value: Any) -> float | None:
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return _dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def session_body(rec: dict[str, Any]) -> dict[str, Any]:
+    metadata = dict(rec.get("metadata") or {})
+    if rec.get("project_id") and "project_id" not in metadata:
+        metadata["project_id"] = rec["project_id"]
+    body: dict[str, Any] = {
+        "name": rec["name"],
+        "agentName": rec.get("agent_name") or rec["name"],
+        "userId": rec.get("user_id") or "anonymous",
+        "metadata": metadata,
+    }
+    if rec.get("parent_session_id"):
+        body["parentSessionId"] = rec["parent_session_id"]
+    if rec.get("convo_id"):
+        body["convoId"] = rec["convo_id"]
+    return body
+
+
+def event_body(rec: dict[str, Any], server_session_id: str, parent_server_id: str | None = None) -> dict[str, Any]:
+    etype = rec["type"]
+    body: dict[str, Any] = {
+        "sessionId": server_session_id,
+        "eventId": rec["id"],
+        "sequence": rec["seq"],
+        "timestamp": iso(rec["ts"]),
+    }
+    if etype == "decision":
+        body["eventType"] = "llm_decision"
+        body["reasoning"] = rec.get("reasoning") or ""
+        body["alternativesConsidered"] = rec.get("alternatives")
+        body["confidence"] = rec.get("confidence")
+        if rec.get("decision") is not None:
+            body["decision"] = rec["decision"]
+    elif etype == "error":
+        body["eventType"] = "error"
+        body["toolError"] = rec.get("error") or {"message": "", "type": "Error"}
+        if rec.get("name"):
+            body["toolName"] = rec["name"]
+    else:  # tool_call and llm_call
+        body["eventType"] = "tool_call"
+        body["toolName"] = rec.get("name") or "tool"
+        body["toolInput"] = _as_object(rec.get("input"), "input")
+        body["toolOutput"] = _as_object(rec.get("output"), "output")
+        if rec.get("error"):
+            body["toolError"] = rec["error"]
+        if rec.get("reasoning"):
+            body["reasoning"] = rec["reasoning"]
+        if rec.get("total_tokens") is not None:
+            body["tokenCount"] = rec["total_tokens"]
+        if rec.get("cost") is not None:
+            body["estimatedCost"] = rec["cost"]
+    if rec.get("span_id"):
+        body["spanId"] = rec["span_id"]
+    if rec.get("parent_span_id"):
+        body["parentSpanId"] = rec["parent_span_id"]
+    if rec.get("duration_ms") is not None:
+        body["durationMs"] = rec["duration_ms"]
+    if rec.get("metadata"):
+        body["metadata"] = rec["metadata"]
+    return body
+
+
+def close_body(rec: dict[str, Any]) -> dict[str, Any]:
+    success = rec["status"] == "success"
+    body: dict[str, Any] = {"status": "completed" if success else "failed", "success": success}
+    if not success:
+        body["failureReason"] = rec.get("failure_reason") or rec["status"]
+    for src, dst in (
+        ("duration_ms", "durationMs"),
+        ("prompt_tokens", "promptTokens"),
+        ("completion_tokens", "completionTokens"),
+        ("total_tokens", "totalTokens"),
+        ("cost", "estimatedCost"),
+        ("custom_metrics", "customMetrics"),
+    ):
+        if rec.get(src) is not None:
+            body[dst] = rec[src]
+    if rec.get("output") is not None:
+        body["assistantOutput"] = rec["output"] if isinstance(rec["output"], str) else None
+        if body["assistantOutput"] is None:
+            del body["assistantOutput"]
+    body["sentrialStatus"] = rec["status"]  # the exact status; the public API only knows completed/failed
+    return body
+
+
+def _as_object(value: Any, key: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return value
+    return {key: value}
+
+
+# --- reverse direction (local server) -------------------------------------------------------------
+
+
+def record_from_session_body(body: dict[str, Any], session_id: str, ts: float) -> dict[str, Any]:
+    metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    return {
+        "kind": "session_start",
+        "session_id": session_id,
+        "name": body.get("name"),
+        "agent_name": body.get("agentName"),
+        "user_id": body.get("userId"),
+        "parent_session_id": body.get("parentSessionId"),
+        "metadata": metadata,
+        "project_id": (metadata or {}).get("project_id"),
+        "ts": ts,
+    }
+
+
+def record_from_event_body(body: dict[str, Any], event_id: str, session_id: str, seq: int, ts: float) -> dict[str, Any]:
+    wire_type = body.get("eventType")
+    name = body.get("toolName")
+    out = body.get("toolOutput")
+    rec: dict[str, Any] = {
+        "kind": "event",
+        "id": event_id,
+        "session_id": session_id,
+        "seq": body.get("sequence") if isinstance(body.get("sequence"), int) else seq,
+        "ts": parse_iso(body.get("timestamp")) or ts,
+        "duration_ms": body.get("durationMs"),
+        "span_id": body.get("spanId"),
+        "parent_span_id": body.get("parentSpanId"),
+        "input": body.get("toolInput"),
+        "output": out,
+        "error": body.get("toolError"),
+        "reasoning": body.get("reasoning"),
+        "metadata": body.get("metadata"),
+        "model": None,
+        "provider": None,
+        "prompt_tokens": None,
+        "completion_tokens": None,
+        "total_tokens": body.get("tokenCount"),
+        "cost": body.get("estimatedCost"),
+        "decision": body.get("decision"),
+        "alternatives": body.get("alternativesConsidered"),
+        "confidence": body.get("confidence"),
+        "name": name,
+    }
+    if wire_type == "llm_decision":
+        rec["type"] = "decision"
+    elif wire_type == "error":
+        rec["type"] = "error"
+    elif isinstance(name, str) and name.startswith(LLM_PREFIX):
+        rec["type"] = "llm_call"
+        parts = name.split(":", 2)
+        rec["provider"] = parts[1] if len(parts) > 1 else None
+        rec["model"] = parts[2] if len(parts) > 2 else None
+        tokens = out.get("tokens") if isinstance(out, dict) else None
+        if isinstance(tokens, dict):
+            rec["prompt_tokens"] = tokens.get("prompt")
+            rec["completion_tokens"] = tokens.get("completion")
+            rec["total_tokens"] = tokens.get("total", rec["total_tokens"])
+        if rec["cost"] is None and isinstance(out, dict):
+            rec["cost"] = out.get("cost_usd")
+    else:
+        rec["type"] = "tool_call"
+    return rec
+
+
+def record_from_close_body(body: dict[str, Any], session_id: str, ts: float) -> dict[str, Any]:
+    metrics = body.get("customMetrics") if isinstance(body.get("customMetrics"), dict) else None
+    status = "success" if body.get("success", body.get("status") == "completed") else "failure"
+    if body.get("sentrialStatus") in ("success", "failure", "error", "timeout", "abandoned"):
+        status = body["sentrialStatus"]
+    return {
+        "kind": "session_close",
+        "session_id": session_id,
+        "status": status,
+        "ts": ts,
+        "duration_ms": body.get("durationMs"),
+        "output": body.get("assistantOutput"),
+        "failure_reason": body.get("failureReason"),
+        "custom_metrics": metrics,
+        "prompt_tokens": body.get("promptTokens"),
+        "completion_tokens": body.get("completionTokens"),
+        "total_tokens": body.get("totalTokens"),
+        "cost": body.get("estimatedCost"),
+    }

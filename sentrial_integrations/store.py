@@ -1,0 +1,388 @@
+"""The embedded SQLite store: schema, ingestion of records, and the queries the CLI and dashboard use.
+
+One file, WAL journal, one writer per process (the pipeline worker or the local server), any number of
+readers. Files are created with 0600 permissions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+DEFAULT_TIMEOUT_AFTER_S = 24 * 3600
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    name TEXT,
+    status TEXT NOT NULL DEFAULT 'running',
+    agent_name TEXT,
+    user_id TEXT,
+    parent_session_id TEXT,
+    project_id TEXT,
+    metadata TEXT,
+    started_at REAL,
+    ended_at REAL,
+    duration_ms REAL,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    total_tokens INTEGER,
+    cost REAL,
+    failure_reason TEXT,
+    output TEXT,
+    custom_metrics TEXT,
+    event_count INTEGER NOT NULL DEFAULT 0,
+    error_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS sessions_started ON sessions(started_at);
+CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status);
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    seq INTEGER,
+    type TEXT NOT NULL,
+    name TEXT,
+    ts REAL,
+    duration_ms REAL,
+    span_id TEXT,
+    parent_span_id TEXT,
+    model TEXT,
+    provider TEXT,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    total_tokens INTEGER,
+    cost REAL,
+    error TEXT,
+    payload TEXT
+);
+CREATE INDEX IF NOT EXISTS events_session ON events(session_id, seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+_PAYLOAD_FIELDS = ("input", "output", "reasoning", "metadata", "decision", "alternatives", "confidence")
+
+
+class StoreError(Exception):
+    """The store is missing, unreadable or not a Sentrial store."""
+
+
+def _dumps(value: Any) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _loads(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def create_private_file(path: str) -> None:
+    """Create ``path`` (and its directory) readable by the owner only, if it does not exist."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+
+
+@dataclass
+class SessionFilter:
+    status: str | None = None
+    name: str | None = None
+    meta: dict[str, str] = field(default_factory=dict)
+    since: float | None = None
+    until: float | None = None
+    agent: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+class Store:
+    """A handle on one store file. Thread-safe; writes are serialised by a lock."""
+
+    def __init__(self, path: str, *, create: bool = True, readonly: bool = False) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        if not create and not os.path.exists(path):
+            raise StoreError(f"no Sentrial store at {path}")
+        try:
+            if readonly:
+                uri = "file:" + os.path.abspath(path) + "?mode=ro"
+                self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=10)
+            else:
+                create_private_file(path)
+                self._conn = sqlite3.connect(path, check_same_thread=False, timeout=10)
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn.executescript(_SCHEMA)
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+                self._conn.commit()
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("SELECT count(*) FROM sessions").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open Sentrial store at {path}: {exc}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._conn.close()
+            except Exception:
+                pass
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.rollback()
+                raise
+            else:
+                self._conn.commit()
+
+    # --- writing ---------------------------------------------------------------------------------
+
+    def ingest(self, records: Iterable[dict[str, Any]]) -> int:
+        """Apply records (session_start / event / session_close) in one transaction. Idempotent."""
+        n = 0
+        with self._tx() as conn:
+            for rec in records:
+                kind = rec.get("kind")
+                if kind == "event":
+                    n += self._insert_event(conn, rec)
+                elif kind == "session_start":
+                    self._insert_session(conn, rec)
+                    n += 1
+                elif kind == "session_close":
+                    self._close_session(conn, rec)
+                    n += 1
+        return n
+
+    def _insert_session(self, conn: sqlite3.Connection, rec: dict[str, Any]) -> None:
+        conn.execute(
+            "INSERT OR IGNORE INTO sessions(id, name, status, agent_name, user_id, parent_session_id, project_id,"
+            " metadata, started_at) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+            (
+                rec["session_id"],
+                rec.get("name"),
+                rec.get("agent_name") or rec.get("name"),
+                rec.get("user_id"),
+                rec.get("parent_session_id"),
+                rec.get("project_id"),
+                _dumps(rec.get("metadata") or {}),
+                rec.get("ts"),
+            ),
+        )
+
+    def _insert_event(self, conn: sqlite3.Connection, rec: dict[str, Any]) -> int:
+        payload = {k: rec.get(k) for k in _PAYLOAD_FIELDS if rec.get(k) is not None}
+        if rec.get("error") is not None:
+            payload["error"] = rec["error"]
+        err = rec.get("error")
+        err_text = None
+        if err:
+            err_text = err.get("message") if isinstance(err, dict) else str(err)
+            err_text = err_text or (err.get("type") if isinstance(err, dict) else None) or "error"
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO events(id, session_id, seq, type, name, ts, duration_ms, span_id, parent_span_id,"
+            " model, provider, prompt_tokens, completion_tokens, total_tokens, cost, error, payload)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                rec["id"],
+                rec["session_id"],
+                rec.get("seq"),
+                rec.get("type") or "tool_call",
+                rec.get("name"),
+                rec.get("ts"),
+                rec.get("duration_ms"),
+                rec.get("span_id"),
+                rec.get("parent_span_id"),
+                rec.get("model"),
+                rec.get("provider"),
+                rec.get("prompt_tokens"),
+                rec.get("completion_tokens"),
+                rec.get("total_tokens"),
+                rec.get("cost"),
+                err_text,
+                _dumps(payload),
+            ),
+        )
+        if cur.rowcount:
+            conn.execute(
+                "UPDATE sessions SET event_count = event_count + 1, error_count = error_count + ? WHERE id = ?",
+                (1 if (rec.get("type") == "error" or err_text) else 0, rec["session_id"]),
+            )
+            return 1
+        return 0
+
+    def _close_session(self, conn: sqlite3.Connection, rec: dict[str, Any]) -> None:
+        sid = rec["session_id"]
+        sums = conn.execute(
+            "SELECT sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), sum(cost) FROM events"
+            " WHERE session_id = ? AND type = 'llm_call'",
+            (sid,),
+        ).fetchone()
+        row = conn.execute("SELECT started_at FROM sessions WHERE id = ?", (sid,)).fetchone()
+        ended = rec.get("ts") or time.time()
+        duration = rec.get("duration_ms")
+        if duration is None and row is not None and row[0] is not None:
+            duration = max(0.0, (ended - row[0]) * 1000.0)
+        output = rec.get("output")
+        conn.execute(
+            "UPDATE sessions SET status = ?, ended_at = ?, duration_ms = ?, prompt_tokens = ?, completion_tokens = ?,"
+            " total_tokens = ?, cost = ?, failure_reason = ?, output = ?, custom_metrics = ? WHERE id = ?",
+            (
+                rec.get("status") or "success",
+                ended,
+                duration,
+                rec.get("prompt_tokens") if rec.get("prompt_tokens") is not None else sums[0],
+                rec.get("completion_tokens") if rec.get("completion_tokens") is not None else sums[1],
+                rec.get("total_tokens") if rec.get("total_tokens") is not None else sums[2],
+                rec.get("cost") if rec.get("cost") is not None else sums[3],
+                rec.get("failure_reason"),
+                _dumps(output),
+                _dumps(rec.get("custom_metrics")),
+                sid,
+            ),
+        )
+
+    def mark_timeouts(self, older_than_s: float = DEFAULT_TIMEOUT_AFTER_S, now: float | None = None) -> int:
+        """Store sessions left running longer than ``older_than_s`` as ``timeout``."""
+        cutoff = (now or time.time()) - older_than_s
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE sessions SET status = 'timeout', failure_reason = coalesce(failure_reason,"
+                " 'no close within the timeout'), ended_at = coalesce(ended_at, started_at + ?)"
+                " WHERE status = 'running' AND started_at < ?",
+                (older_than_s, cutoff),
+            )
+            return cur.rowcount
+
+    def purge(self, older_than: float, progress: Any = None) -> int:
+        """Delete sessions (and their events) started before the epoch time ``older_than``."""
+        with self._lock:
+            ids = [r[0] for r in self._conn.execute("SELECT id FROM sessions WHERE started_at < ?", (older_than,))]
+        deleted = 0
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            with self._tx() as conn:
+                conn.execute(f"DELETE FROM events WHERE session_id IN ({marks})", chunk)
+                conn.execute(f"DELETE FROM sessions WHERE id IN ({marks})", chunk)
+            deleted += len(chunk)
+            if progress is not None:
+                progress(len(chunk))
+        return deleted
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def _query(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, tuple(args)).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"cannot read Sentrial store at {self.path}: {exc}") from None
+
+    def list_sessions(self, flt: SessionFilter | None = None) -> list[dict[str, Any]]:
+        flt = flt or SessionFilter()
+        where, args = self._where(flt)
+        rows = self._query(
+            f"SELECT * FROM sessions {where} ORDER BY started_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            [*args, flt.limit, flt.offset],
+        )
+        return [self._session_dict(r) for r in rows]
+
+    def count_sessions(self, flt: SessionFilter | None = None) -> int:
+        where, args = self._where(flt or SessionFilter())
+        return int(self._query(f"SELECT count(*) FROM sessions {where}", args)[0][0])
+
+    @staticmethod
+    def _where(flt: SessionFilter) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        args: list[Any] = []
+        if flt.status:
+            clauses.append("status = ?")
+            args.append(flt.status)
+        if flt.name:
+            clauses.append("name LIKE ? ESCAPE '\\'")
+            args.append("%" + flt.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        if flt.agent:
+            clauses.append("agent_name = ?")
+            args.append(flt.agent)
+        if flt.since is not None:
+            clauses.append("started_at >= ?")
+            args.append(flt.since)
+        if flt.until is not None:
+            clauses.append("started_at < ?")
+            args.append(flt.until)
+        for key, value in flt.meta.items():
+            clauses.append("CAST(json_extract(metadata, ?) AS TEXT) = ?")
+            args.append("$." + json.dumps(key))
+            args.append(value)
+        return ("WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+    def resolve_id(self, prefix: str) -> str | None:
+        """A full session id from an id or an unambiguous prefix of one."""
+        rows = self._query("SELECT id FROM sessions WHERE id = ?", (prefix,))
+        if rows:
+            return str(rows[0][0])
+        like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self._query("SELECT id FROM sessions WHERE id LIKE ? ESCAPE '\\' LIMIT 2", (like,))
+        return str(rows[0][0]) if len(rows) == 1 else None
+
+    def get_session(self, session_id: str) -> dict[str, Any] | None:
+        rows = self._query("SELECT * FROM sessions WHERE id = ?", (session_id,))
+        return self._session_dict(rows[0]) if rows else None
+
+    def get_events(self, session_id: str) -> list[dict[str, Any]]:
+        rows = self._query(
+            "SELECT * FROM events WHERE session_id = ? ORDER BY ts, seq", (session_id,)
+        )
+        return [self._event_dict(r) for r in rows]
+
+    def all_events(self, since: float | None = None, name: str | None = None) -> list[dict[str, Any]]:
+        """Events of sessions matching the filters (for statistics)."""
+        flt = SessionFilter(since=since, name=name, limit=-1)
+        where, args = self._where(flt)
+        rows = self._query(
+            f"SELECT * FROM events WHERE session_id IN (SELECT id FROM sessions {where}) ORDER BY session_id, ts, seq",
+            args,
+        )
+        return [self._event_dict(r) for r in rows]
+
+    @staticmethod
+    def _session_dict(row: sqlite3.Row) -> dict[str, Any]:
+        d = dict(row)
+        d["metadata"] = _loads(d.get("metadata")) or {}
+        d["output"] = _loads(d.get("output"))
+        d["custom_metrics"] = _loads(d.get("custom_metrics"))
+        return d
+
+    @staticmethod
+    def _event_dict(row: sqlite3.Row) -> dict[str, Any]:
+        d = dict(row)
+        payload = _loads(d.pop("payload", None)) or {}
+        if isinstance(payload, dict):
+            for k in (*_PAYLOAD_FIELDS, "error"):
+                if k == "error":
+                    d["error"] = payload.get("error") if payload.get("error") is not None else d.get("error")
+                else:
+                    d[k] = payload.get(k)
+        return d
