@@ -144,3 +144,7 @@ class ChatEcho(ChatFake):
             city = str(last.content).split()[-1]
             reply = ai("", ("get_weather", {"city": city}, f"call-{city}"), usage=(10, 3))
         return ChatResult(generations=[ChatGeneration(message=reply)])
+
+
+def sessions_oldest_first(store: Store) -> list[dict[str, Any]]:
+    return sorted(store.list_sessions(), key=lambda s: s["started_at"])
