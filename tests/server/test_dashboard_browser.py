@@ -1,6 +1,7 @@
 """The dashboard in real headless Chromium, against the real server, filled by a real SentrialClient over HTTP.
 
-Needs Chromium at /usr/bin/chromium (Debian: ``apt-get install -y chromium``); skipped otherwise.
+Needs Chromium at /usr/bin/chromium (Debian: ``apt-get install -y chromium``) or at ``$CHROMIUM_PATH``;
+skipped otherwise. Playwright only drives it: no ``playwright install``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sentrial_integrations import SentrialClient
 
 from .conftest import API_KEY
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")  # e.g. /usr/bin/google-chrome on Ubuntu CI
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -30,7 +31,8 @@ CHROMIUM_ARGS = [
 XSS = "<img src=x onerror=alert(1)>"
 
 pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM), reason=f"Chromium not installed at {CHROMIUM} (apt-get install -y chromium)"
+    not os.path.exists(CHROMIUM),
+    reason=f"no Chromium at {CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)",
 )
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
