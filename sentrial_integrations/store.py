@@ -386,3 +386,75 @@ class Store:
                 else:
                     d[k] = payload.get(k)
         return d
+
+
+# --- read-only helpers (CLI) -------------------------------------------------------------------------
+
+
+def schema_version(store: Store) -> int | None:
+    """The store's schema version, or ``None`` when the file is not a Sentrial store."""
+    try:
+        rows = store._query("SELECT value FROM meta WHERE key = 'schema_version'")
+    except StoreError:
+        return None
+    try:
+        return int(rows[0][0]) if rows else None
+    except (TypeError, ValueError):
+        return None
+
+
+def match_session_ids(store: Store, prefix: str, limit: int = 5) -> list[str]:
+    """Session ids equal to ``prefix`` (exact match wins) or starting with it, at most ``limit``."""
+    rows = store._query("SELECT id FROM sessions WHERE id = ?", (prefix,))
+    if rows:
+        return [str(rows[0][0])]
+    like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = store._query(
+        "SELECT id FROM sessions WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT ?", (like, limit)
+    )
+    return [str(r[0]) for r in rows]
+
+
+def live_totals(store: Store, session_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Per session: token and cost sums over its LLM events and the end of its last event (epoch s).
+
+    For sessions still running, whose totals are only written when they close.
+    """
+    ids = list(session_ids)
+    out: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = store._query(
+            "SELECT session_id,"
+            " sum(CASE WHEN type = 'llm_call' THEN prompt_tokens END),"
+            " sum(CASE WHEN type = 'llm_call' THEN completion_tokens END),"
+            " sum(CASE WHEN type = 'llm_call' THEN total_tokens END),"
+            " sum(CASE WHEN type = 'llm_call' THEN cost END),"
+            " max(ts + coalesce(duration_ms, 0) / 1000.0)"
+            f" FROM events WHERE session_id IN ({marks}) GROUP BY session_id",
+            chunk,
+        )
+        for r in rows:
+            out[str(r[0])] = {
+                "prompt_tokens": r[1],
+                "completion_tokens": r[2],
+                "total_tokens": r[3],
+                "cost": r[4],
+                "last_event_end": r[5],
+            }
+    return out
+
+
+def event_timings(store: Store, flt: SessionFilter | None = None) -> list[dict[str, Any]]:
+    """Events of the sessions matching ``flt`` without their payloads (for statistics), ordered by
+    session, time and sequence. ``error`` is the error message or ``None``."""
+    flt = flt or SessionFilter(limit=-1)
+    where, args = store._where(flt)
+    rows = store._query(
+        "SELECT session_id, seq, type, name, ts, duration_ms, span_id, parent_span_id, model, provider,"
+        " prompt_tokens, completion_tokens, total_tokens, cost, error FROM events"
+        f" WHERE session_id IN (SELECT id FROM sessions {where}) ORDER BY session_id, ts, seq",
+        args,
+    )
+    return [dict(r) for r in rows]
