@@ -591,7 +591,10 @@ class Tracker:
             llm.fin = None
         run = rec.run
         if not (silent or taken or rec.flags & F_LLM_BELOW or run.closed):
-            self._record_llm(run, rec, llm, response, error, partial)
+            try:
+                self._record_llm(run, rec, llm, response, error, partial)
+            except Exception as exc:  # bookkeeping below must happen regardless
+                _internal("llm event", exc)
         if not silent or taken:
             _mark(rec, llm, F_LLM_BELOW)
         if taken and response is not None and mp.response_tool_calls(response):
@@ -647,7 +650,7 @@ class Tracker:
         if calls and error is None and not partial:
             reasoning, decision = decision_from_tool_calls(calls, text)
             run.client.track_decision(
-                run.sid, reasoning, decision=decision, parent_span_id=rec.pa, start_time=now
+                run.sid, reasoning, decision=decision, parent_span_id=rec.id, start_time=now
             )
             _mark(rec, llm, F_DECISION_BELOW)
 
@@ -720,9 +723,12 @@ class Tracker:
 
     def _error(self, run: Run, exc: BaseException, parent: str | None, tool_name: str | None = None) -> None:
         """One error event per exception (a wrapper raised ``from`` it counts as the same one)."""
-        if run.closed or self._seen(run, exc):
-            return
-        run.client.track_error(run.sid, exc, tool_name=tool_name, parent_span_id=parent)
+        try:
+            if run.closed or self._seen(run, exc):
+                return
+            run.client.track_error(run.sid, exc, tool_name=tool_name, parent_span_id=parent)
+        except Exception as err:
+            _internal("error event", err)
 
     @staticmethod
     def _seen(run: Run, exc: BaseException) -> bool:
