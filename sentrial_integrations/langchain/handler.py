@@ -51,15 +51,15 @@ def _internal(where: str, exc: BaseException) -> None:
 class _Root:
     """The session one outermost run records into."""
 
-    __slots__ = ("client", "errors", "interrupts", "owned", "run_id", "runs", "session", "sid", "token")
+    __slots__ = ("client", "errors", "interrupts", "owned", "runs", "session", "sid", "token", "top")
 
-    def __init__(self, run_id: UUID, session: Session, owned: bool) -> None:
-        self.run_id = run_id
+    def __init__(self, session: Session, owned: bool) -> None:
+        self.top: _Run | None = None  # the outermost run
         self.session = session
         self.client: SentrialClient = session.client
         self.sid = session.id
         self.owned = owned
-        self.runs: set[UUID] = set()  # descendants still open (released when the root ends)
+        self.runs: set[int] = set()  # descendants still open (released when the root ends)
         self.errors: list[BaseException] = []  # exceptions already recorded (one error event each)
         self.interrupts = 0
         self.token: Token[Any] | None = None
@@ -94,7 +94,7 @@ class _Run:
         self.span = span  # span id children nest under: own run id for model/tool/retriever runs
         self.start = _time()
         self.input: Any = None
-        self.meta: dict[str, Any] | None = None
+        self.meta: Any = None  # an Owned dict (see mapping.Owned) or None
         self.model: Any = None
         self.provider: Any = None
         self.params: Any = None
@@ -140,7 +140,9 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         self.session = session
         self.user_id = user_id
         self.agent_name = agent_name
-        self._runs: dict[UUID, _Run] = {}
+        self._runs: dict[int, _Run] = {}  # keyed by run_id.int (hashing a UUID runs Python code)
+        #: The session the most recent top-level run recorded into (handy in scripts and tests).
+        self.last_session_id: str | None = None
 
     def __repr__(self) -> str:
         return f"SentrialCallbackHandler(open_runs={len(self._runs)})"
@@ -156,30 +158,32 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None,
         tags: list[str] | None,
     ) -> _Run:
-        parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
+        key = run_id.int
+        parent = self._runs.get(parent_run_id.int) if parent_run_id is not None else None
         if parent is not None:
             root = parent.root
-            root.runs.add(run_id)
+            root.runs.add(key)
             parent_span = parent.span
+            run = _Run(kind, root, name, parent_span, str(run_id) if kind != CHAIN else parent_span)
         else:
-            root = self._open_root(run_id, name, metadata, tags)
-            parent_span = None
-        span = str(run_id) if kind != CHAIN else parent_span
-        run = _Run(kind, root, name, parent_span, span)
-        self._runs[run_id] = run
+            root = self._open_root(name, metadata, tags)
+            run = _Run(kind, root, name, None, str(run_id) if kind != CHAIN else None)
+            root.top = run
+            self.last_session_id = root.sid
+        self._runs[key] = run
         return run
 
     def _open_root(
-        self, run_id: UUID, name: str, metadata: dict[str, Any] | None, tags: list[str] | None
+        self, name: str, metadata: dict[str, Any] | None, tags: list[str] | None
     ) -> _Root:
         joined = self.session
         if joined is not None:
             if isinstance(joined, Session):
-                return _Root(run_id, joined, owned=False)
-            return _Root(run_id, Session(self.client or get_client(), joined, name), owned=False)
+                return _Root(joined, owned=False)
+            return _Root(Session(self.client or get_client(), joined, name), owned=False)
         current = current_session()
         if current is not None:
-            return _Root(run_id, current, owned=False)
+            return _Root(current, owned=False)
         client = self.client or get_client()
         md = metadata or {}
         session_name = self.session_name or name
@@ -191,15 +195,16 @@ class SentrialCallbackHandler(BaseCallbackHandler):
             user_id=self.user_id or md.get("user_id"),
             convo_id=str(thread_id) if thread_id is not None else None,
         )
-        root = _Root(run_id, Session(client, sid, session_name), owned=True)
+        root = _Root(Session(client, sid, session_name), owned=True)
         # Current for every integration inside the run (e.g. an OpenAI call made in a tool's body).
         root.token = _ctx.set_current_session(root.session)
         return root
 
     def _end(self, run_id: UUID) -> _Run | None:
-        run = self._runs.pop(run_id, None)
-        if run is not None and run.root.run_id != run_id:
-            run.root.runs.discard(run_id)
+        key = run_id.int
+        run = self._runs.pop(key, None)
+        if run is not None and run.root.top is not run:
+            run.root.runs.discard(key)
         return run
 
     def _finish_root(
@@ -217,7 +222,8 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         if not root.owned:
             return
         metrics = {"interrupts": root.interrupts} if root.interrupts else None
-        root.session.close(status, failure_reason=reason, output=output, custom_metrics=metrics)
+        if root.client.is_open(root.sid):  # not already closed by client.shutdown() at exit
+            root.session.close(status, failure_reason=reason, output=output, custom_metrics=metrics)
         if root.token is not None:
             _ctx.reset_current_session(root.token)
             root.token = None
@@ -238,10 +244,10 @@ class SentrialCallbackHandler(BaseCallbackHandler):
             start_time=end,
         )
 
-    def _fail_run(self, run: _Run, run_id: UUID, error: BaseException, end: float) -> None:
+    def _fail_run(self, run: _Run, error: BaseException) -> None:
         """After a run's failure was recorded: close the session if this was the outermost run."""
         root = run.root
-        if root.run_id != run_id:
+        if root.top is not run:
             return
         if isinstance(error, Exception):
             self._finish_root(root, "error", reason=_m.error_text(error))
@@ -276,7 +282,7 @@ class SentrialCallbackHandler(BaseCallbackHandler):
     ) -> None:
         try:
             run = self._end(run_id)
-            if run is not None and run.root.run_id == run_id:
+            if run is not None and run.root.top is run:
                 self._finish_root(run.root, "success", output=_m.final_output(outputs))
         except Exception as exc:
             _internal("on_chain_end", exc)
@@ -307,12 +313,12 @@ class SentrialCallbackHandler(BaseCallbackHandler):
                         parent_span_id=run.parent,
                         start_time=end,
                     )
-                if root.run_id == run_id:
+                if root.top is run:
                     self._finish_root(root, "success")
                 return
             if isinstance(error, Exception):
                 self._record_error(run, error, end)
-            self._fail_run(run, run_id, error, end)
+            self._fail_run(run, error)
         except Exception as exc:
             _internal("on_chain_error", exc)
 
@@ -322,7 +328,7 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         self, action: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
     ) -> None:
         try:
-            run = self._runs.get(run_id)
+            run = self._runs.get(run_id.int)
             if run is None:
                 return
             tool = getattr(action, "tool", None)
@@ -342,7 +348,7 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         self, finish: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
     ) -> None:
         try:
-            run = self._runs.get(run_id)
+            run = self._runs.get(run_id.int)
             if run is None:
                 return
             log = getattr(finish, "log", None)
@@ -372,7 +378,7 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         if name != DECISION_EVENT:
             return
         try:
-            run = self._runs.get(run_id)
+            run = self._runs.get(run_id.int)
             if run is None:
                 return
             root = run.root
@@ -467,10 +473,10 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
-        run = self._runs.get(run_id)
-        if run is None or run.ttft is not None:
-            return
         try:
+            run = self._runs.get(run_id.int)
+            if run is None or run.ttft is not None:
+                return
             if token or getattr(getattr(chunk, "message", None), "tool_call_chunks", None):
                 run.ttft = _time()
         except Exception as exc:
@@ -478,10 +484,10 @@ class SentrialCallbackHandler(BaseCallbackHandler):
 
     def on_stream_event(self, event: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """langchain-core's v2 streaming protocol: the first content event marks the first token."""
-        run = self._runs.get(run_id)
-        if run is None or run.ttft is not None:
-            return
         try:
+            run = self._runs.get(run_id.int)
+            if run is None or run.ttft is not None:
+                return
             etype = event.get("event") if isinstance(event, dict) else None
             if etype is None or (isinstance(etype, str) and etype.startswith("content-block")):
                 run.ttft = _time()
@@ -530,7 +536,7 @@ class SentrialCallbackHandler(BaseCallbackHandler):
                     duration_ms=(end - run.start) * 1000.0,
                     metadata=run.meta,
                     params=run.params,
-                    tool_calls=out.tool_calls or None,
+                    tool_calls=_m.Owned(out.tool_calls) if out.tool_calls else None,
                     response_model=out.response_model,
                     finish_reason=out.finish_reason,
                     time_to_first_token_ms=(run.ttft - run.start) * 1000.0 if run.ttft is not None else None,
@@ -543,12 +549,12 @@ class SentrialCallbackHandler(BaseCallbackHandler):
                     root.client.track_decision(
                         root.sid,
                         reasoning,
-                        decision=decision,
+                        decision=_m.Owned(decision),
                         metadata=run.meta,
                         parent_span_id=run.span,
                         start_time=end,
                     )
-            if root.run_id == run_id:
+            if root.top is run:
                 text = out.content if out is not None else None
                 self._finish_root(root, "success", output=text if isinstance(text, str) else None)
         except Exception as exc:
@@ -584,7 +590,7 @@ class SentrialCallbackHandler(BaseCallbackHandler):
                 )
             if isinstance(error, Exception):
                 self._record_error(run, error, end)
-            self._fail_run(run, run_id, error, end)
+            self._fail_run(run, error)
         except Exception as exc:
             _internal("on_llm_error", exc)
 
@@ -655,10 +661,10 @@ class SentrialCallbackHandler(BaseCallbackHandler):
                     parent_span_id=run.span,
                     start_time=end,
                 )
-                if root.run_id == run_id:
+                if root.top is run:
                     self._finish_root(root, "error", reason=f"ToolError: {error['message']}")
                 return
-            if root.run_id == run_id:
+            if root.top is run:
                 self._finish_root(root, "success", output=recorded if isinstance(recorded, str) else None)
         except Exception as exc:
             _internal("on_tool_end", exc)
@@ -674,7 +680,7 @@ class SentrialCallbackHandler(BaseCallbackHandler):
             self._reset_span(run)
             flow = _m.control_flow(error)
             if flow != _m.NOT_CONTROL:  # interrupt() called inside a tool: handled by the enclosing node
-                if run.root.run_id == run_id:
+                if run.root.top is run:
                     self._finish_root(run.root, "success")
                 return
             root = run.root
@@ -692,7 +698,7 @@ class SentrialCallbackHandler(BaseCallbackHandler):
             )
             if isinstance(error, Exception):
                 self._record_error(run, error, end)
-            self._fail_run(run, run_id, error, end)
+            self._fail_run(run, error)
         except Exception as exc:
             _internal("on_tool_error", exc)
 
@@ -738,7 +744,7 @@ class SentrialCallbackHandler(BaseCallbackHandler):
                 parent_span_id=run.parent,
                 start_time=run.start,
             )
-            if root.run_id == run_id:
+            if root.top is run:
                 self._finish_root(root, "success")
         except Exception as exc:
             _internal("on_retriever_end", exc)
@@ -766,6 +772,6 @@ class SentrialCallbackHandler(BaseCallbackHandler):
             )
             if isinstance(error, Exception):
                 self._record_error(run, error, end)
-            self._fail_run(run, run_id, error, end)
+            self._fail_run(run, error)
         except Exception as exc:
             _internal("on_retriever_error", exc)

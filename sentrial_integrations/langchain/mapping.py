@@ -63,6 +63,26 @@ class LazyMessages:
         return f"LazyMessages({len(self.messages)} messages)"
 
 
+class Owned:
+    """A value this module just built and nobody else holds (tool calls, a decision, event metadata).
+
+    The core copies plain containers on the caller's thread so that later mutation cannot change a
+    record; a value no one can mutate does not need that copy. Wrapped, it is kept by reference and
+    converted by the pipeline worker (through ``model_dump``, like LazyMessages).
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def model_dump(self, **_: Any) -> Any:
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"Owned({self.value!r})"
+
+
 def message_dict(message: Any) -> Any:
     """A LangChain message as an OpenAI-style dict (role, content, tool_calls, tool_call_id, name)."""
     mtype = getattr(message, "type", None)
@@ -147,13 +167,34 @@ def llm_output(response: Any) -> LLMOutput:
             info = getattr(gen, "generation_info", None)
             if info:
                 out.finish_reason = info.get("finish_reason")
-    if usage_src is None and isinstance(llm_out, Mapping):
+    if usage_src is None and isinstance(llm_out, dict):
         usage_src = llm_out.get("token_usage") or llm_out.get("usage")
     if usage_src:
-        out.usage = normalize_usage(usage_src)
-    if out.response_model is None and isinstance(llm_out, Mapping):
+        out.usage = usage_metadata(usage_src) if type(usage_src) is dict else None
+        if out.usage is None:
+            out.usage = normalize_usage(usage_src)
+    if out.response_model is None and isinstance(llm_out, dict):
         out.response_model = llm_out.get("model_name") or llm_out.get("model")
     return out
+
+
+def usage_metadata(usage: dict[str, Any]) -> dict[str, int | None] | None:
+    """Fast path for LangChain's ``UsageMetadata`` (input/output/total tokens, cache and reasoning
+    details); None for any other shape (then :func:`normalize_usage` reads it)."""
+    prompt = usage.get("input_tokens")
+    if type(prompt) is not int:
+        return None
+    completion = usage.get("output_tokens")
+    total = usage.get("total_tokens")
+    details_in = usage.get("input_token_details")
+    details_out = usage.get("output_token_details")
+    return {
+        "prompt": prompt,
+        "completion": completion,
+        "total": total if total is not None else prompt + (completion or 0),
+        "cached": details_in.get("cache_read") if type(details_in) is dict else None,
+        "reasoning": details_out.get("reasoning") if type(details_out) is dict else None,
+    }
 
 
 def partial_text(response: Any) -> Any:
@@ -210,10 +251,8 @@ def session_metadata(
     return out
 
 
-def event_metadata(
-    metadata: Mapping[str, Any] | None, extra: dict[str, Any] | None = None
-) -> dict[str, Any] | None:
-    """Per-event metadata: where in a LangGraph graph the event happened."""
+def event_metadata(metadata: Mapping[str, Any] | None, extra: dict[str, Any] | None = None) -> Any:
+    """Per-event metadata: where in a LangGraph graph the event happened (and ``extra``)."""
     out = extra
     if metadata:
         node = metadata.get("langgraph_node")
@@ -223,7 +262,7 @@ def event_metadata(
             step = metadata.get("langgraph_step")
             if step is not None:
                 out["langgraph_step"] = step
-    return out
+    return Owned(out) if out else None
 
 
 def final_output(outputs: Any) -> str | None:

@@ -324,3 +324,27 @@ def test_handler_given_a_session_joins_it_across_runs(local_client):
     assert sessions["chat with u2"]["status"] == "success"
     assert sessions["by id"]["event_count"] == 4
     assert sessions["by id"]["status"] == "running"
+
+
+def test_parallel_tool_calls_are_separate_spans(local_client):
+    handler = SentrialCallbackHandler(local_client)
+    agent = create_agent(
+        model(
+            ai("two cities", ("get_weather", {"city": "Paris"}, "p"), ("get_weather", {"city": "Oslo"}, "o")),
+            ai("done"),
+        ),
+        [get_weather],
+        name="parallel",
+    )
+    agent.invoke({"messages": [("user", "Paris and Oslo?")]}, config={"callbacks": [handler]})
+    store = read_store(local_client)
+    s = only_session(store)
+    events = store.get_events(s["id"])
+    assert [e["type"] for e in events] == ["llm_call", "decision", "tool_call", "tool_call", "llm_call"]
+    tools = events[2:4]
+    assert sorted((t["input"]["city"], t["output"], t["metadata"]["tool_call_id"]) for t in tools) == [
+        ("Oslo", "sunny in Oslo", "o"),
+        ("Paris", "sunny in Paris", "p"),
+    ]
+    assert tools[0]["span_id"] != tools[1]["span_id"]
+    assert [len(events[1]["decision"]["tool_calls"]), events[1]["reasoning"]] == [2, "two cities"]
