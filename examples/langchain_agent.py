@@ -60,7 +60,9 @@ def main() -> None:
                 ),
                 AIMessage(
                     "",
-                    tool_calls=[{"name": "suggest_outfit", "args": {"weather": "18°C, sunny"}, "id": "call_2"}],
+                    tool_calls=[
+                        {"name": "suggest_outfit", "args": {"weather": "18°C, sunny"}, "id": "call_2"}
+                    ],
                     usage_metadata={"input_tokens": 70, "output_tokens": 9, "total_tokens": 79},
                 ),
                 AIMessage(
@@ -70,7 +72,9 @@ def main() -> None:
             ]
         )
     )
-    agent = create_agent(model, [get_weather, suggest_outfit], name="travel_assistant", system_prompt="Be brief.")
+    agent = create_agent(
+        model, [get_weather, suggest_outfit], name="travel_assistant", system_prompt="Be brief."
+    )
 
     handler = SentrialCallbackHandler(metadata={"example": "langchain_agent"})  # the one line
     result = agent.invoke(

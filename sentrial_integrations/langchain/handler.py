@@ -173,9 +173,7 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         self._runs[key] = run
         return run
 
-    def _open_root(
-        self, name: str, metadata: dict[str, Any] | None, tags: list[str] | None
-    ) -> _Root:
+    def _open_root(self, name: str, metadata: dict[str, Any] | None, tags: list[str] | None) -> _Root:
         joined = self.session
         if joined is not None:
             if isinstance(joined, Session):

@@ -27,7 +27,9 @@ def openai_model(server: Any, **kwargs: Any) -> ChatOpenAI:
 
 def script_weather(server: Any) -> None:
     server.script(
-        chat(tool_calls=[("get_weather", {"city": "Paris"}, "call_1")], prompt_tokens=12, completion_tokens=5),
+        chat(
+            tool_calls=[("get_weather", {"city": "Paris"}, "call_1")], prompt_tokens=12, completion_tokens=5
+        ),
         chat("It is sunny in Paris", prompt_tokens=30, completion_tokens=6, cached_tokens=10),
     )
 
@@ -53,13 +55,25 @@ def assert_openai_session(client: Any, *, streamed: bool) -> None:
     assert first["output"]["content"] == ""
     assert first["output"]["finish_reason"] == "tool_calls"
     assert first["output"]["response_model"] == MODEL
-    assert first["output"]["tokens"] == {"prompt": 12, "completion": 5, "total": 17, "cached": 0, "reasoning": 0}
+    assert first["output"]["tokens"] == {
+        "prompt": 12,
+        "completion": 5,
+        "total": 17,
+        "cached": 0,
+        "reasoning": 0,
+    }
     assert decision["decision"] == {"action": "tool_calls", "tool_calls": [call]}
     assert decision["reasoning"] == "call get_weather"
     assert (tool["input"], tool["output"]) == ({"city": "Paris"}, "sunny in Paris")
     assert second["output"]["content"] == "It is sunny in Paris"
     assert second["output"]["finish_reason"] == "stop"
-    assert second["output"]["tokens"] == {"prompt": 30, "completion": 6, "total": 36, "cached": 10, "reasoning": 0}
+    assert second["output"]["tokens"] == {
+        "prompt": 30,
+        "completion": 6,
+        "total": 36,
+        "cached": 10,
+        "reasoning": 0,
+    }
     assert (second["prompt_tokens"], second["completion_tokens"], second["total_tokens"]) == (30, 6, 36)
     cost = estimate_cost(MODEL, 30, 6, 10)
     assert cost is not None and second["cost"] == pytest.approx(cost)
@@ -88,12 +102,16 @@ def test_chat_openai_agent_streaming_carries_usage(local_client, openai_server):
     handler = SentrialCallbackHandler(local_client)
     chunks = list(
         agent.stream(
-            {"messages": [("user", "weather in Paris?")]}, config={"callbacks": [handler]}, stream_mode="messages"
+            {"messages": [("user", "weather in Paris?")]},
+            config={"callbacks": [handler]},
+            stream_mode="messages",
         )
     )
     assert chunks
     requests = openai_server.requests
-    assert all(r["json"].get("stream") and r["json"]["stream_options"] == {"include_usage": True} for r in requests)
+    assert all(
+        r["json"].get("stream") and r["json"]["stream_options"] == {"include_usage": True} for r in requests
+    )
     assert_openai_session(local_client, streamed=True)
 
 
@@ -104,7 +122,9 @@ async def test_chat_openai_agent_async_streaming(local_client, openai_server):
     chunks = [
         c
         async for c in agent.astream(
-            {"messages": [("user", "weather in Paris?")]}, config={"callbacks": [handler]}, stream_mode="messages"
+            {"messages": [("user", "weather in Paris?")]},
+            config={"callbacks": [handler]},
+            stream_mode="messages",
         )
     ]
     assert chunks

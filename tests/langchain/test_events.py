@@ -120,7 +120,11 @@ async def test_custom_decision_event_async(local_client):
     store = read_store(local_client)
     s = only_session(store)
     (decision,) = store.get_events(s["id"])
-    assert (decision["type"], decision["reasoning"], decision["confidence"]) == ("decision", "async reasoning", 0.5)
+    assert (decision["type"], decision["reasoning"], decision["confidence"]) == (
+        "decision",
+        "async reasoning",
+        0.5,
+    )
 
 
 def test_agent_executor_actions_and_finish_are_decisions(local_client):
@@ -230,7 +234,9 @@ class ChatClaiming(ChatFake):
 
     claims: list[Any] = []
 
-    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         claim = take_llm_claim()
         self.claims.append(claim)
         if claim is not None:
@@ -243,14 +249,18 @@ class ChatClaiming(ChatFake):
             )
         return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
 
-    async def _agenerate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+    async def _agenerate(
+        self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         return self._generate(messages, stop=stop, **kwargs)
 
 
 @pytest.mark.parametrize("mode", ["sync", "async", "stream"])
 async def test_llm_claim_taken_by_inner_layer_means_one_llm_event(local_client, mode):
     m = ChatClaiming(
-        messages=iter([ai("", ("get_weather", {"city": "Oslo"}, "c1"), usage=(5, 1)), ai("cold", usage=(9, 1))]),
+        messages=iter(
+            [ai("", ("get_weather", {"city": "Oslo"}, "c1"), usage=(5, 1)), ai("cold", usage=(9, 1))]
+        ),
         claims=[],
     )
     claims = m.claims
@@ -288,7 +298,9 @@ def test_llm_claim_not_taken_means_the_handler_records(local_client):
     claims: list[Any] = []
 
     class ChatPeeking(ChatFake):
-        def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        def _generate(
+            self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+        ) -> ChatResult:
             claims.append(peek_llm_claim())
             return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
 
@@ -298,7 +310,10 @@ def test_llm_claim_not_taken_means_the_handler_records(local_client):
     store = read_store(local_client)
     s = only_session(store)
     (event,) = store.get_events(s["id"])
-    assert brief(event) == ("llm_call", "llm:peeking:fake-1")  # provider from the class name, as LangChain says
+    assert brief(event) == (
+        "llm_call",
+        "llm:peeking:fake-1",
+    )  # provider from the class name, as LangChain says
     assert event["span_id"] == claims[0].span_id
     assert (s["name"], s["status"], s["output"]) == ("ChatPeeking", "success", "hi")
     assert event["input"]["messages"] == [{"role": "user", "content": "hello"}]
@@ -384,7 +399,9 @@ class _BrokenClient:
 
 
 def test_handler_never_raises_into_langchain(local_client, caplog_sentrial):
-    agent = create_agent(model(ai("", ("get_weather", {"city": "Paris"}, "c1")), ai("ok")), [get_weather], name="x")
+    agent = create_agent(
+        model(ai("", ("get_weather", {"city": "Paris"}, "c1")), ai("ok")), [get_weather], name="x"
+    )
     handler = SentrialCallbackHandler(_BrokenClient())  # type: ignore[arg-type]
     result = agent.invoke({"messages": [("user", "Paris?")]}, config={"callbacks": [handler]})
     assert result["messages"][-1].content == "ok"
@@ -405,8 +422,14 @@ def test_handler_never_raises_into_langchain(local_client, caplog_sentrial):
 
 def test_outputs_are_untouched(local_client):
     """The handler does not change what the model, the tools and the agent return."""
-    reply = AIMessage(content="same", tool_calls=[], usage_metadata={"input_tokens": 1, "output_tokens": 1, "total_tokens": 2})
-    with_handler = ChatFake(messages=iter([reply])).invoke("x", config={"callbacks": [SentrialCallbackHandler(local_client)]})
+    reply = AIMessage(
+        content="same",
+        tool_calls=[],
+        usage_metadata={"input_tokens": 1, "output_tokens": 1, "total_tokens": 2},
+    )
+    with_handler = ChatFake(messages=iter([reply])).invoke(
+        "x", config={"callbacks": [SentrialCallbackHandler(local_client)]}
+    )
     without = ChatFake(messages=iter([reply])).invoke("x")
     assert with_handler.content == without.content == "same"
     assert with_handler.usage_metadata == without.usage_metadata

@@ -32,7 +32,11 @@ def test_example_runs_offline(tmp_path):
     (session,) = Store(str(db)).list_sessions()
     assert lines[1].startswith(f"session: {session['id']}")
     assert lines[2] == f"see it with: sentrial-integrations show {session['id']}"
-    assert (session["name"], session["status"], session["total_tokens"]) == ("travel_assistant", "success", 243)
+    assert (session["name"], session["status"], session["total_tokens"]) == (
+        "travel_assistant",
+        "success",
+        243,
+    )
     assert session["metadata"] == {"thread_id": "demo-thread", "example": "langchain_agent"}
     events = Store(str(db)).get_events(session["id"])
     assert [brief(e) for e in events] == [

@@ -15,7 +15,9 @@ from .fakes import ai, broken_tool, get_weather, model
 
 @pytest.fixture
 def http_client(sentrial_api, tmp_path):
-    client = SentrialClient(api_key="test-key", base_url=sentrial_api.url, spool_path=str(tmp_path / "wire-spool"))
+    client = SentrialClient(
+        api_key="test-key", base_url=sentrial_api.url, spool_path=str(tmp_path / "wire-spool")
+    )
     yield client
     client.shutdown(5)
 
@@ -97,7 +99,8 @@ def test_failed_run_on_the_wire(http_client, sentrial_api):
     )
     with pytest.raises(ValueError):
         agent.invoke(
-            {"messages": [("user", "weather in Oslo?")]}, config={"callbacks": [SentrialCallbackHandler(http_client)]}
+            {"messages": [("user", "weather in Oslo?")]},
+            config={"callbacks": [SentrialCallbackHandler(http_client)]},
         )
     assert http_client.flush(10)
     s = _session(sentrial_api)

@@ -94,7 +94,7 @@ def test_env_var_traces_every_run_with_no_code_change(tmp_path):
         ("plain_agent", "success", {"city": "Paris"}),
         ("plain_agent", "success", {"city": "Oslo"}),
     ]
-    for s, city in zip(sessions, ("Paris", "Oslo")):
+    for s, city in zip(sessions, ("Paris", "Oslo"), strict=True):
         events = store.get_events(s["id"])
         assert [brief(e) for e in events] == [
             ("llm_call", "llm:fake:fake-1"),
@@ -116,10 +116,14 @@ def test_env_var_in_process_and_an_explicit_handler_is_not_doubled(monkeypatch, 
     monkeypatch.setenv("SENTRIAL_TRACING", "true")
     agent = create_agent(ChatEcho(), [get_weather], name="echo_agent")
     agent.invoke({"messages": [("user", "weather in Oslo")]})  # default client (SENTRIAL_LOCAL_PATH)
-    agent.invoke({"messages": [("user", "weather in Lima")]}, {"callbacks": [SentrialCallbackHandler(local_client)]})
+    agent.invoke(
+        {"messages": [("user", "weather in Lima")]}, {"callbacks": [SentrialCallbackHandler(local_client)]}
+    )
     default_store = read_store(get_client())
     s = only_session(default_store)
-    assert [e["input"] for e in default_store.get_events(s["id"]) if e["type"] == "tool_call"] == [{"city": "Oslo"}]
+    assert [e["input"] for e in default_store.get_events(s["id"]) if e["type"] == "tool_call"] == [
+        {"city": "Oslo"}
+    ]
     explicit = read_store(local_client)
     s2 = only_session(explicit)
     assert s2["event_count"] == 4
