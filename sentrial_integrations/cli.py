@@ -440,9 +440,15 @@ class Ctx:
                 for key in ("prompt_tokens", "completion_tokens", "total_tokens", "cost"):
                     if s.get(key) is None:
                         s[key] = live.get(key)
-                s["_last_event_end"] = live.get("last_event_end")
             out.append(s)
         return out
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except Exception:
+        return False
 
 
 def _stdout_is_utf8() -> bool:
@@ -850,13 +856,20 @@ def _cmd_replay(args: argparse.Namespace, ctx: Ctx) -> int:
     session, events = session_document(ctx, sid)
     out = ctx.out
     _print_header(ctx, session)
-    pause = not args.no_pause and sys.stdin is not None and sys.stdin.isatty()
+    # Pause only for a person at a terminal: stdin to answer, stdout to read (not `replay ID > file`).
+    pause = not args.no_pause and _isatty(sys.stdin) and _isatty(sys.stdout)
     prev_end: float | None = None
+    span_names: dict[str, str] = {}
     for i, e in enumerate(events, 1):
+        if e.get("span_id"):
+            span_names.setdefault(e["span_id"], _step_label(e))
         out.print()
         title = Text(f"Step {i}/{len(events)}", style="bold")
         title.append(f"  +{fmt_ms(e['offset_ms'])}")
-        if prev_end is not None and e.get("offset_ms") is not None:
+        parent = span_names.get(e.get("parent_span_id") or "")
+        if parent is not None:
+            title.append(f" (inside {parent})", style="dim")
+        elif prev_end is not None and e.get("offset_ms") is not None:
             gap = e["offset_ms"] - prev_end
             title.append(
                 f" (after {fmt_ms(gap)} idle)" if gap > 0 else " (overlaps the previous step)", style="dim"

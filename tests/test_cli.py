@@ -337,6 +337,29 @@ def test_timeout_is_configurable_and_can_be_disabled(store_copy, capsys):
     assert row["ended_at"] == pytest.approx(row["started_at"] + 12 * 3600)
 
 
+def test_read_only_store_shows_timeouts_without_storing_them(store_copy, capsys, monkeypatch):
+    path, ids = store_copy
+    real_store = cli_module.Store
+
+    def read_only(p: str, create: bool = True, readonly: bool = False) -> Store:
+        if not readonly:
+            raise cli_module.StoreError(
+                f"cannot open Sentrial store at {p}: attempt to write a readonly database"
+            )
+        return real_store(p, create=create, readonly=readonly)
+
+    monkeypatch.setattr(cli_module, "Store", read_only)
+    code, out, _ = run_main(capsys, "sessions", "--db", path, "--json")
+    assert code == 0
+    assert {s["id"]: s["status"] for s in json.loads(out)}[ids["stuck"]] == "timeout"
+    code, out, err = run_main(capsys, "purge", "--db", path, "--older-than", "1d")
+    assert_one_line_error(code, out, err, 1, "cannot write to the Sentrial store")
+    store = real_store(path, create=False, readonly=True)
+    row = store.get_session(ids["stuck"])
+    store.close()
+    assert row is not None and row["status"] == "running"
+
+
 # --- show ------------------------------------------------------------------------------------------------
 
 
@@ -416,6 +439,7 @@ def test_replay_prints_every_step_in_full(store_copy):
     assert "Traceback (most recent call last)" in out  # the stack trace, in full
     assert "RetryError: retry budget exhausted" in out
     assert "(after 10 ms idle)" in out  # time between steps
+    assert "+870 ms (inside search_kb)  tool_call  vector_lookup  200 ms" in out
     assert "End of session: ✗ failure  2.10 s" in out
     assert "email not sent" in out
     # huge payloads: what the core kept (100 000 chars and its marker), printed whole
@@ -436,6 +460,10 @@ def test_replay_pauses_between_steps_on_a_terminal(store_copy, capsys, monkeypat
     path, ids = store_copy
     monkeypatch.setattr(sys, "stdin", _TTYInput("\n\nq\n"))
     code, out, _ = run_main(capsys, "replay", ids["support"], "--db", path)
+    assert code == 0 and "⏎" not in out and "Step 8/8" in out  # stdout is not a terminal: no pause
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, out, _ = run_main(capsys, "replay", ids["support"], "--db", path)
+    out = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out)  # a terminal gets styles
     assert code == 0
     assert re.findall(r"^Step (\d+)/8", out, flags=re.M) == ["1", "2", "3"]
     assert out.count("⏎ next step · q quit") == 3
