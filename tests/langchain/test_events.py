@@ -434,3 +434,92 @@ def test_outputs_are_untouched(local_client):
     assert with_handler.content == without.content == "same"
     assert with_handler.usage_metadata == without.usage_metadata
     assert isinstance(ChatResult(generations=[ChatGeneration(message=reply)]), ChatResult)
+
+
+def test_interrupt_inside_a_tool(local_client):
+    @tool
+    def wire_money(amount: int) -> str:
+        """Send money, after a human approves."""
+        if interrupt({"approve": amount}) != "yes":
+            return "cancelled"
+        return f"sent {amount}"
+
+    agent = create_agent(
+        model(ai("", ("wire_money", {"amount": 50}, "w1")), ai("sent")),
+        [wire_money],
+        name="banker",
+        checkpointer=InMemorySaver(),
+    )
+    handler = SentrialCallbackHandler(local_client)
+    config: Any = {"callbacks": [handler], "configurable": {"thread_id": "bank-1"}}
+    first = agent.invoke({"messages": [("user", "send 50")]}, config)
+    assert first["__interrupt__"][0].value == {"approve": 50}
+    agent.invoke(Command(resume="yes"), config)
+    store = read_store(local_client)
+    paused, resumed = sessions_oldest_first(store)
+    assert (paused["status"], paused["error_count"], paused["custom_metrics"]) == (
+        "success",
+        0,
+        {"interrupts": 1},
+    )
+    events = store.get_events(paused["id"])
+    assert [brief(e) for e in events] == [
+        ("llm_call", "llm:fake:fake-1"),
+        ("decision", "decision"),
+        ("decision", "decision"),
+    ]
+    assert events[2]["decision"]["interrupts"][0]["value"] == {"approve": 50}
+    resumed_events = store.get_events(resumed["id"])
+    assert [brief(e) for e in resumed_events] == [
+        ("tool_call", "wire_money"),
+        ("llm_call", "llm:fake:fake-1"),
+    ]
+    assert resumed_events[0]["output"] == "sent 50"
+    assert resumed["status"] == "success"
+    assert handler._runs == {}
+
+
+@pytest.mark.parametrize("use_async", [False, True])
+async def test_other_integrations_see_the_session_and_the_tool_span(local_client, use_async):
+    """What another integration (e.g. the OpenAI wrapper) sees when called inside a tool's body."""
+    from sentrial_integrations import current_session
+    from sentrial_integrations.core.context import current_span_id
+
+    seen: list[Any] = []
+
+    def body(city: str) -> str:
+        session = current_session()
+        seen.append((session.id if session else None, current_span_id()))
+        assert session is not None
+        session.track_tool_call("inner_http_call", {"url": f"/weather/{city}"}, {"status": 200})
+        return city
+
+    if use_async:
+
+        async def abody(city: str) -> str:
+            return body(city)
+
+        lookup = tool("lookup", description="Look up.")(abody)
+    else:
+        lookup = tool("lookup", description="Look up.")(body)
+    agent = create_agent(model(ai("", ("lookup", {"city": "Rome"}, "l1")), ai("ok")), [lookup], name="ctx")
+    handler = SentrialCallbackHandler(local_client)
+    if use_async:
+        await agent.ainvoke({"messages": [("user", "Rome")]}, config={"callbacks": [handler]})
+    else:
+        agent.invoke({"messages": [("user", "Rome")]}, config={"callbacks": [handler]})
+    store = read_store(local_client)
+    s = only_session(store)
+    events = store.get_events(s["id"])
+    assert [brief(e) for e in events] == [
+        ("llm_call", "llm:fake:fake-1"),
+        ("decision", "decision"),
+        ("tool_call", "lookup"),
+        ("tool_call", "inner_http_call"),
+        ("llm_call", "llm:fake:fake-1"),
+    ]
+    assert seen == [(s["id"], events[2]["span_id"])]
+    assert events[3]["parent_span_id"] == events[2]["span_id"]
+    # nothing of the run is left current in the caller's context afterwards
+    assert current_session() is None
+    assert current_span_id() is None
