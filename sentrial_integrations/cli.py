@@ -5,7 +5,7 @@ show one session's timeline, replay it step by step, find slow steps and idle ga
 and export sessions as JSON. Errors are one line on stderr with exit code 2 (bad usage) or 1
 (missing store, unknown session, unreadable data); never a traceback (``SENTRIAL_DEBUG=1`` shows one).
 
-Each subcommand is a ``_cmd_<name>(args, ctx)`` function plus an ``_add_<name>(subparsers)`` that
+Each subcommand is a ``_cmd_<name>(args, ctx)`` function plus an ``_add_<name>(subparsers, common)`` that
 declares its options; :data:`_COMMANDS` lists them in help order.
 """
 
