@@ -21,6 +21,8 @@ from typing import Any
 from . import context
 from . import model as M
 from .config import Config, is_loopback_url, resolve
+from .exporters.sentrial_http import SentrialHTTPExporter
+from .exporters.sqlite import SQLiteExporter
 from .log import RateLimitedWarner, logger, register_secret
 from .pipeline import Pipeline
 from .serialize import snapshot
@@ -50,9 +52,10 @@ class SentrialUsageError(ValueError):
 
 
 class _SessionState:
-    __slots__ = ("closed", "name", "parent", "seq", "start_ns")
+    __slots__ = ("closed", "name", "parent", "pid", "seq", "start_ns")
 
     def __init__(self, name: str, start_ns: int, parent: str | None) -> None:
+        self.pid = os.getpid()  # a forked child does not auto-close its parent's sessions
         self.seq = itertools.count(1)
         self.start_ns = start_ns
         self.name = name
@@ -127,8 +130,6 @@ class SentrialClient:
     def _make_exporter(self, spool: Spool | None) -> Any:
         cfg = self.config
         if cfg.mode == "http":
-            from .exporters.sentrial_http import SentrialHTTPExporter
-
             assert cfg.api_key is not None
             return SentrialHTTPExporter(
                 cfg.base_url,
@@ -139,8 +140,6 @@ class SentrialClient:
                 get_server_id=spool.get_server_id if spool is not None else None,
                 warner=self._warner,
             )
-        from .exporters.sqlite import SQLiteExporter
-
         assert cfg.local_path is not None
         return SQLiteExporter(cfg.local_path)
 
@@ -547,8 +546,12 @@ class SentrialClient:
             return True
         self._shutdown = True
         try:
-            for sid in list(self._sessions):
-                self.close_session(sid, "abandoned", failure_reason="the process ended before the session was closed")
+            pid = os.getpid()
+            for sid, st in list(self._sessions.items()):
+                if st.pid == pid:
+                    self.close_session(
+                        sid, "abandoned", failure_reason="the process ended before the session was closed"
+                    )
             if self._pipeline is None:
                 return True
             return self._pipeline.shutdown(timeout)
@@ -644,6 +647,7 @@ _clients: weakref.WeakSet[SentrialClient] = weakref.WeakSet()
 _registry_lock = threading.Lock()
 _hooks_installed = False
 _default: SentrialClient | None = None
+_default_lock = threading.Lock()
 
 
 def _register(client: SentrialClient) -> None:
@@ -669,8 +673,9 @@ def _at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _registry_lock
+    global _registry_lock, _default_lock
     _registry_lock = threading.Lock()
+    _default_lock = threading.Lock()
     for client in list(_clients):
         try:
             client._after_fork_in_child()
@@ -711,7 +716,7 @@ def get_client() -> SentrialClient:
     global _default
     client = _default
     if client is None:
-        with _registry_lock:
+        with _default_lock:
             if _default is None:
                 _default = SentrialClient()
             client = _default

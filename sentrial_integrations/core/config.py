@@ -68,6 +68,8 @@ class Config:
     request_timeout: float = 10.0
     max_concurrency: int = 8
     spool_max_bytes: int = 1 << 30
+    retry_initial_backoff: float = 0.25
+    retry_max_backoff: float = 30.0
     # data hygiene
     max_string_length: int = 100_000
     max_event_bytes: int = 1_000_000

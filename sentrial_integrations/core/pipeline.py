@@ -28,6 +28,7 @@ from typing import Any
 from . import model as M
 from .config import Config
 from .exporters.base import DROP, OK, RETRY, Exporter
+from .forksafe import fork_guard
 from .log import RateLimitedWarner, logger
 from .pricing import estimate_cost
 from .redact import Redactor
@@ -36,8 +37,9 @@ from .spool import Spool
 
 OUTBOX_CAP = 10_000  # records kept in memory for the sender before new ones go to the spool
 STALL_AFTER = 1.0  # a send taking longer than this sends new records to the spool
-BACKOFF_BASE = 0.25
-BACKOFF_MAX = 30.0
+
+
+_INHERITED: list[Any] = []  # objects a forked child must never close (see after_fork_in_child)
 
 
 class Marker:
@@ -307,8 +309,14 @@ class Pipeline:
         self._sender.start()
 
     def after_fork_in_child(self) -> None:
-        """The parent's queue and threads are the parent's: start clean, keep the configuration."""
+        """The parent's queue and threads are the parent's: start clean, keep the configuration.
+
+        The parent's SQLite connections and HTTP connections are kept referenced but never used or
+        closed here: closing them in the child could release the parent's file locks or end its TLS
+        sessions.
+        """
         spool = self._spool
+        _INHERITED.append((self._exporter, spool._conn if spool is not None else None))
         self._queue = deque()
         self._init_state()
         if spool is not None:
@@ -505,7 +513,8 @@ class Pipeline:
     def _sender_main(self) -> None:
         self._spool_ready.wait()
         try:
-            self._exporter = self._make_exporter(self._spool)
+            with fork_guard:  # builds an SSL context: OpenSSL locks must not be held across a fork
+                self._exporter = self._make_exporter(self._spool)
         except Exception as exc:
             self._warner.warn("exporter", "Sentrial: cannot start the exporter: %r", exc, level=logging.ERROR)
             return
@@ -586,7 +595,9 @@ class Pipeline:
             self._inflight_since = None
             if retry_idx:
                 self._healthy = False
-                self._backoff = min(BACKOFF_MAX, max(BACKOFF_BASE, self._backoff * 2))
+                self._backoff = min(
+                    self.cfg.retry_max_backoff, max(self.cfg.retry_initial_backoff, self._backoff * 2)
+                )
                 delay = self._backoff * (0.5 + random.random() / 2)
                 if result.retry_after is not None:
                     delay = max(delay, min(result.retry_after, 300.0))

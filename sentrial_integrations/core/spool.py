@@ -16,6 +16,7 @@ import threading
 from typing import Any
 
 from ..store import create_private_file
+from .forksafe import fork_guard
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ops (
@@ -53,17 +54,18 @@ class Spool:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         create_private_file(path)
-        self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
         self.owner = os.getpid()
-        row = self._conn.execute("SELECT coalesce(sum(length(body)), 0) FROM ops").fetchone()
-        self._bytes = int(row[0])
-        self.pending = self._count_mine()
+        with fork_guard:
+            self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA)
+            row = self._conn.execute("SELECT coalesce(sum(length(body)), 0) FROM ops").fetchone()
+            self._bytes = int(row[0])
+            self.pending = self._count_mine()
 
     def close(self) -> None:
-        with self._lock:
+        with fork_guard, self._lock:
             try:
                 self._conn.close()
             except Exception:
@@ -74,7 +76,7 @@ class Spool:
 
     def adopt_orphans(self) -> int:
         """Take over rows written by processes that are gone. Returns how many were adopted."""
-        with self._lock:
+        with fork_guard, self._lock:
             owners = [r[0] for r in self._conn.execute("SELECT DISTINCT owner FROM ops")]
             adopted = 0
             for owner in owners:
@@ -108,7 +110,7 @@ class Spool:
                 continue
             size += len(body)
             rows.append((self.owner, ordinal, body))
-        with self._lock:
+        with fork_guard, self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 self._conn.executemany("INSERT INTO ops(owner, ordinal, body) VALUES (?, ?, ?)", rows)
@@ -122,7 +124,7 @@ class Spool:
 
     def take(self, n: int) -> list[tuple[int, int, dict[str, Any]]]:
         """The ``n`` oldest rows of this process as ``(row_id, ordinal, record)``; not removed."""
-        with self._lock:
+        with fork_guard, self._lock:
             rows = self._conn.execute(
                 "SELECT id, ordinal, body FROM ops WHERE owner = ? ORDER BY ordinal, id LIMIT ?", (self.owner, n)
             ).fetchall()
@@ -137,7 +139,7 @@ class Spool:
     def delete(self, row_ids: list[int]) -> None:
         if not row_ids:
             return
-        with self._lock:
+        with fork_guard, self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 freed = 0
@@ -158,19 +160,19 @@ class Spool:
             self.pending = self._count_mine()
 
     def min_ordinal(self) -> int | None:
-        with self._lock:
+        with fork_guard, self._lock:
             row = self._conn.execute("SELECT min(ordinal) FROM ops WHERE owner = ?", (self.owner,)).fetchone()
         return None if row is None or row[0] is None else int(row[0])
 
     def get_server_id(self, client_id: str) -> str | None:
-        with self._lock:
+        with fork_guard, self._lock:
             row = self._conn.execute("SELECT server_id FROM idmap WHERE client_id = ?", (client_id,)).fetchone()
         return row[0] if row else None
 
     def set_server_ids(self, mapping: dict[str, str]) -> None:
         if not mapping:
             return
-        with self._lock:
+        with fork_guard, self._lock:
             self._conn.executemany(
                 "INSERT OR REPLACE INTO idmap(client_id, server_id) VALUES (?, ?)", list(mapping.items())
             )
@@ -178,6 +180,7 @@ class Spool:
     def reopen_after_fork(self) -> None:
         """In a forked child: a fresh connection and a new owner (the parent keeps its rows)."""
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
+        with fork_guard:
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
         self.owner = os.getpid()
         self.pending = 0

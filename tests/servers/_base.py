@@ -299,7 +299,11 @@ class LoopbackServer:
         with self._lifecycle:
             with self._cond:
                 self._stopped = True
+                self._on_stop()
             self._take_down()
+
+    def _on_stop(self) -> None:
+        """Hook run (under the condition) when stop() is called."""
 
     def go_down(self) -> None:
         """Stop listening (connections refused) and drop open keep-alive connections."""

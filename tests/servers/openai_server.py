@@ -661,7 +661,10 @@ class ScriptedOpenAIServer(LoopbackServer):
 
     @property
     def requests(self) -> list[dict[str, Any]]:
-        """[{method, path, query, headers (lower-cased), json, status}] in arrival order."""
+        """[{method, path, query, headers (lower-cased), json, status, t}] in arrival order.
+
+        ``t`` is the arrival time (time.monotonic()); ``status`` is None until answered.
+        """
         with self._cond:
             return [dict(r) for r in self._requests]
 
@@ -704,6 +707,7 @@ class ScriptedOpenAIServer(LoopbackServer):
             "headers": h.lower_headers(),
             "json": body,
             "status": None,
+            "t": time.monotonic(),
         }
         with self._cond:
             spec = self._queue.popleft() if self._queue else None
@@ -715,10 +719,30 @@ class ScriptedOpenAIServer(LoopbackServer):
         if spec.delay > 0 and interrupt.wait(spec.delay):
             h.close_connection = True
             return
-        status = self._answer(h, spec, path, req, interrupt)
+        try:
+            status, content_type, headers, payload, events = self._prepare(spec, path, req)
+        except Exception as exc:  # a bad spec: answer something the test can see
+            status, content_type, headers, events = 500, "application/json", {}, None
+            payload = json.dumps(
+                {"error": {"message": f"scripted server failed: {exc!r}", "type": "server_error"}}
+            ).encode()
+        # record the status before answering, so it is visible once the client has the answer
         with self._cond:
             entry["status"] = status
             self._cond.notify_all()
+        if events is None:
+            h.send_bytes(status, payload, content_type, headers)
+            return
+        h.start_chunked(status, content_type, headers)
+        if spec.chunk_delay <= 0:
+            h.wfile.write(b"".join(h.chunk(e) for e in events) + b"0\r\n\r\n")
+            return
+        for e in events:
+            h.wfile.write(h.chunk(e))
+            if interrupt.wait(spec.chunk_delay):
+                h.close_connection = True
+                return
+        h.end_chunked()
 
     @staticmethod
     def _default_spec(method: str, path: str) -> ResponseSpec:
@@ -738,40 +762,28 @@ class ScriptedOpenAIServer(LoopbackServer):
             )
         return error(404, f"Invalid URL ({method} {path})", type="invalid_request_error")
 
-    def _answer(
-        self, h: BaseHandler, spec: ResponseSpec, path: str, req: dict[str, Any], interrupt: Any
-    ) -> int:
+    @staticmethod
+    def _prepare(
+        spec: ResponseSpec, path: str, req: dict[str, Any]
+    ) -> tuple[int, str, dict[str, str], bytes, list[bytes] | None]:
+        """-> (status, content_type, headers, body, sse_events or None)."""
         headers = {"x-request-id": _id("req_"), **spec.headers}
         if spec.kind == "error":
-            h.send_json(spec.status, spec.body, headers)
-            return spec.status
+            return spec.status, "application/json", headers, json.dumps(spec.body).encode(), None
         if spec.kind == "raw":
             body = spec.body
             if isinstance(body, str):
                 body = body.encode()
             elif not isinstance(body, bytes):
                 body = json.dumps(body).encode()
-            h.send_bytes(spec.status, body, spec.content_type, headers)
-            return spec.status
+            return spec.status, spec.content_type, headers, body, None
         if spec.kind == "embeddings":
-            h.send_json(200, render_embeddings(spec, req), headers)
-            return 200
+            return 200, "application/json", headers, json.dumps(render_embeddings(spec, req)).encode(), None
         renderer = _TEXT_RENDERERS.get(path) or _NATIVE_RENDERERS[spec.native]
         payload, events = renderer(spec, req)
         if events is None:
-            h.send_json(200, payload, headers)
-            return 200
-        h.start_chunked(200, "text/event-stream; charset=utf-8", headers)
-        if spec.chunk_delay <= 0:
-            h.wfile.write(b"".join(h.chunk(e) for e in events) + b"0\r\n\r\n")
-            return 200
-        for e in events:
-            h.wfile.write(h.chunk(e))
-            if interrupt.wait(spec.chunk_delay):
-                h.close_connection = True
-                return 200
-        h.end_chunked()
-        return 200
+            return 200, "application/json", headers, json.dumps(payload).encode(), None
+        return 200, "text/event-stream; charset=utf-8", headers, b"", events
 
     def _admin(self, h: BaseHandler, method: str, path: str) -> None:
         raw_body, _ = h.read_body(64_000_000)

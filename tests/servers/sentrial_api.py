@@ -15,13 +15,15 @@ As a subprocess::
 A subprocess instance can be inspected and steered through un-authenticated,
 un-recorded admin endpoints: ``GET /_test/state``, ``POST /_test/fail_next``
 ({n, status, retry_after, body}), ``POST /_test/delay`` ({seconds}),
-``POST /_test/hang`` ({on}), ``POST /_test/clear_faults``, ``POST /_test/reset``.
+``POST /_test/hang`` ({on}), ``POST /_test/lose_response_next`` ({n}),
+``POST /_test/clear_faults``, ``POST /_test/reset``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +37,7 @@ CLOSE_STATUSES = frozenset({"completed", "failed"})
 _SESSIONS_PATH = "/api/sdk/sessions"
 _SESSION_PREFIX = "/api/sdk/sessions/"
 _EVENTS_PATH = "/api/sdk/events"
+_HEALTH_PATHS = frozenset({"/health", "/api/health"})
 
 _ERROR_CODES = {
     400: "bad_request",
@@ -93,6 +96,7 @@ class SentrialAPIServer(LoopbackServer):
         self._delay = 0.0
         self._hang = False
         self._hanging = 0
+        self._lose_next = 0
 
     def _reset_state(self) -> None:
         self._sessions: dict[str, dict[str, Any]] = {}
@@ -121,6 +125,12 @@ class SentrialAPIServer(LoopbackServer):
 
     @property
     def requests(self) -> list[dict[str, Any]]:
+        """Every request, in arrival order, including rejected ones and duplicates.
+
+        Keys: method, path, status (0 = never answered: hung), headers (lower-cased names),
+        body (parsed JSON or None), size (body bytes), t (arrival, time.monotonic()), and the
+        flags duplicate / injected / hung / lost.
+        """
         with self._cond:
             return [dict(r) for r in self._requests]
 
@@ -188,11 +198,18 @@ class SentrialAPIServer(LoopbackServer):
         with self._cond:
             self._matchers.append((predicate, status))
 
+    def lose_response_next(self, n: int) -> None:
+        """The next n requests are processed and recorded as usual, but the connection is closed
+        instead of answering (the "server got it, client never heard back" case for retries)."""
+        with self._cond:
+            self._lose_next += n
+
     def clear_faults(self) -> None:
-        """Clear fail_next, fail_matching, set_delay and hang."""
+        """Clear fail_next, fail_matching, lose_response_next, set_delay and hang."""
         with self._cond:
             self._fail_next.clear()
             self._matchers.clear()
+            self._lose_next = 0
             self._delay = 0.0
             self._hang = False
             self._cond.notify_all()
@@ -200,6 +217,9 @@ class SentrialAPIServer(LoopbackServer):
     def set_delay(self, seconds: float) -> None:
         with self._cond:
             self._delay = max(0.0, float(seconds))
+
+    def _on_stop(self) -> None:
+        self._hang = False  # stop() releases (closes) held requests; a restart answers again
 
     def hang(self, on: bool = True) -> None:
         """Read requests but never answer; hang(False) closes the held connections."""
@@ -218,6 +238,7 @@ class SentrialAPIServer(LoopbackServer):
         epoch = self._epoch
         interrupt = self._interrupt
         raw, size = h.read_body(self.max_body_bytes)
+        arrived = time.monotonic()
         headers = h.lower_headers()
         body: Any = None
         if raw:
@@ -234,7 +255,7 @@ class SentrialAPIServer(LoopbackServer):
                     self._cond.notify_all()
                     self._cond.wait_for(lambda: not self._hang or self._epoch != epoch)
                     self._hanging -= 1
-                    self._record(method, path, 0, headers, recorded_body, size, hung=True)
+                    self._record(method, path, 0, headers, recorded_body, size, arrived, hung=True)
                     h.close_connection = True
                     return
 
@@ -246,7 +267,14 @@ class SentrialAPIServer(LoopbackServer):
             return
 
         with self._cond:
-            reply = self._process(method, path, headers, body, raw is None, size)
+            reply = self._process(method, path, headers, body, raw is None, size, arrived)
+            lose = not self._requests[-1]["injected"] and self._lose_next > 0
+            if lose:
+                self._lose_next -= 1
+                self._requests[-1]["lost"] = True
+        if lose:
+            h.close_connection = True
+            return
         h.send_bytes(reply.status, reply.body, "application/json", reply.headers)
 
     def _record(
@@ -257,6 +285,7 @@ class SentrialAPIServer(LoopbackServer):
         headers: dict[str, str],
         body: Any,
         size: int,
+        arrived: float,
         **flags: bool,
     ) -> None:
         entry = {
@@ -266,9 +295,11 @@ class SentrialAPIServer(LoopbackServer):
             "headers": headers,
             "body": body,
             "size": size,
+            "t": arrived,
             "duplicate": False,
             "injected": False,
             "hung": False,
+            "lost": False,
         }
         entry.update(flags)
         self._requests.append(entry)
@@ -282,12 +313,13 @@ class SentrialAPIServer(LoopbackServer):
         body: Any,
         too_big: bool,
         size: int,
+        arrived: float,
     ) -> _Reply:
         """Runs under self._cond."""
         recorded_body = None if body is _MALFORMED else body
 
         def done(reply: _Reply, **flags: bool) -> _Reply:
-            self._record(method, path, reply.status, headers, recorded_body, size, **flags)
+            self._record(method, path, reply.status, headers, recorded_body, size, arrived, **flags)
             return reply
 
         # 1. injected faults
@@ -302,7 +334,9 @@ class SentrialAPIServer(LoopbackServer):
             if hit:
                 return done(self._fault_reply(status, None, None), injected=True)
 
-        # 2. auth, size, JSON
+        # 2. health (no auth), auth, size, JSON
+        if method == "GET" and path in _HEALTH_PATHS:
+            return done(_Reply(200, {"ok": True}))
         if self._auth_header is not None and headers.get("authorization") != self._auth_header:
             return done(_Reply(401, _error(401, "missing or invalid API key")))
         if too_big:
@@ -348,8 +382,6 @@ class SentrialAPIServer(LoopbackServer):
             if method != "PATCH":
                 return _Reply(405, _error(405, f"{method} not allowed on {path}"))
             return self._close_session(path[len(_SESSION_PREFIX) :], body)
-        if path in ("/health", "/api/health") and method == "GET":
-            return _Reply(200, {"ok": True})
         return _Reply(404, _error(404, f"no route for {method} {path}"))
 
     def _create_session(self, body: Any) -> _Reply:
@@ -440,6 +472,8 @@ class SentrialAPIServer(LoopbackServer):
             self.fail_next(
                 int(body.get("n", 1)), int(body.get("status", 503)), body.get("retry_after"), body.get("body")
             )
+        elif op == "lose_response_next":
+            self.lose_response_next(int(body.get("n", 1)))
         elif op == "delay":
             self.set_delay(float(body.get("seconds", 0)))
         elif op == "hang":

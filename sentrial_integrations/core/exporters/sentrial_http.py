@@ -8,12 +8,18 @@ from the client id), and a failure stops that session's remaining records so the
 from __future__ import annotations
 
 import email.utils
+import queue
+import ssl  # noqa: F401
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+# httpx imports these lazily inside Client(); import them now so no worker thread is ever the first
+# to import them: a fork while a thread holds a module's import lock deadlocks the child.
+import certifi  # noqa: F401
+import encodings.idna  # noqa: F401  (socket.getaddrinfo looks the codec up lazily)
+import httpcore  # noqa: F401
 import httpx
 
 from .. import wire
@@ -47,6 +53,61 @@ class _Outcome:
         self.value = value
         self.retry_after = retry_after
         self.auth = auth
+
+
+class _Pool:
+    """A few daemon threads that run one batch's session groups concurrently.
+
+    Not ``concurrent.futures``: its executors refuse work once interpreter shutdown has begun, which
+    is exactly when the exit flush needs them.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._tasks: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+
+    def run_all(self, calls: list[Callable[[], Any]]) -> list[Any]:
+        while len(self._threads) < min(self.size, len(calls)):
+            t = threading.Thread(target=self._work, name="sentrial-http", daemon=True)
+            t.start()
+            self._threads.append(t)
+        results: list[Any] = [None] * len(calls)
+        remaining = [len(calls)]
+        done = threading.Condition()
+
+        def wrap(i: int, fn: Callable[[], Any]) -> Callable[[], None]:
+            def task() -> None:
+                try:
+                    results[i] = fn()
+                finally:
+                    with done:
+                        remaining[0] -= 1
+                        done.notify()
+
+            return task
+
+        for i, fn in enumerate(calls):
+            self._tasks.put(wrap(i, fn))
+        with done:
+            while remaining[0]:
+                done.wait()
+        return results
+
+    def _work(self) -> None:
+        while True:
+            task = self._tasks.get()
+            if task is None:
+                return
+            try:
+                task()
+            except Exception:
+                pass
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._tasks.put(None)
+        self._threads = []
 
 
 class SentrialHTTPExporter:
@@ -85,7 +146,7 @@ class SentrialHTTPExporter:
         self._dead: set[str] = set()
         self.new_ids: dict[str, str] = {}
         self._new_ids_lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool = _Pool(self._concurrency)
 
     # --- batch -----------------------------------------------------------------------------------
 
@@ -99,11 +160,12 @@ class SentrialHTTPExporter:
             for idxs in groups.values():
                 results.extend(self._send_group(records, idxs, outcomes))
         else:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="sentrial-http")
-            futures = [self._pool.submit(self._send_group, records, idxs, outcomes) for idxs in groups.values()]
-            for f in futures:
-                results.extend(f.result())
+            calls = [
+                (lambda idxs=idxs: self._send_group(records, idxs, outcomes))  # type: ignore[misc]
+                for idxs in groups.values()
+            ]
+            for failures in self._pool.run_all(calls):
+                results.extend(failures or [])
         retry_after = max((r.retry_after for r in results if r.retry_after is not None), default=None)
         return ExportResult(outcomes, retry_after=retry_after, auth_failed=any(r.auth for r in results))
 
@@ -247,9 +309,7 @@ class SentrialHTTPExporter:
         return _Outcome(DROP)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        self._pool.close()
         try:
             self._client.close()
         except Exception:

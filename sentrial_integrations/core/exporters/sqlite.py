@@ -6,6 +6,7 @@ import sqlite3
 from typing import Any
 
 from ...store import Store
+from ..forksafe import fork_guard
 from .base import OK, RETRY, ExportResult
 
 
@@ -23,7 +24,8 @@ class SQLiteExporter:
 
     def export(self, records: list[dict[str, Any]]) -> ExportResult:
         try:
-            self._open().ingest(records)
+            with fork_guard:
+                self._open().ingest(records)
         except (sqlite3.OperationalError, OSError) as exc:  # locked, disk full, unwritable: try later
             return ExportResult([RETRY] * len(records), notes=[f"local store unavailable: {exc}"])
         return ExportResult([OK] * len(records))

@@ -1,0 +1,196 @@
+"""Process life cycle: exit flush, SIGTERM, sys.exit in a thread, SIGKILL + spool replay, fork."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+PRELUDE = """
+import os, sys, threading
+from sentrial_integrations import SentrialClient
+client = SentrialClient(api_key="test-key", base_url=os.environ["API_URL"], spool_path=os.environ["SPOOL"],
+                        request_timeout=2, retry_initial_backoff=0.05, retry_max_backoff=0.5)
+"""
+
+
+def run_child(code: str, api_url: str, spool: str, **popen) -> subprocess.Popen:
+    env = {**os.environ, "API_URL": api_url, "SPOOL": spool, "PYTHONPATH": ROOT}
+    return subprocess.Popen(
+        [sys.executable, "-c", PRELUDE + textwrap.dedent(code)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
+def events_of(server, name: str) -> list[int]:
+    sess = server.session_by_name(name)
+    assert sess is not None, f"no session {name!r}"
+    return [e["toolInput"]["i"] for e in sess["events"]]
+
+
+def closes_of(server, name: str) -> list[str]:
+    return [c["sentrialStatus"] for c in server.session_by_name(name)["closes"]]
+
+
+def test_normal_exit_delivers_queued_events_and_closes_open_sessions(sentrial_api, tmp_path):
+    sentrial_api.set_delay(0.002)
+    proc = run_child(
+        """
+        sid = client.create_session("exit-normal")
+        for i in range(300):
+            client.track_tool_call(sid, "t", {"i": i})
+        # no flush, no close: the exit hook does both
+        """,
+        sentrial_api.url,
+        str(tmp_path),
+    )
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert events_of(sentrial_api, "exit-normal") == list(range(300))
+    assert closes_of(sentrial_api, "exit-normal") == ["abandoned"]
+
+
+def test_sigterm_flushes_then_dies_of_sigterm(sentrial_api, tmp_path):
+    sentrial_api.set_delay(0.002)
+    proc = run_child(
+        """
+        with client.session("sigterm") as s:
+            for i in range(200):
+                s.track_tool_call("t", {"i": i})
+            print("READY", flush=True)
+            threading.Event().wait()
+        """,
+        sentrial_api.url,
+        str(tmp_path),
+    )
+    assert proc.stdout.readline().strip() == "READY"
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGTERM  # same death as without us
+    assert events_of(sentrial_api, "sigterm") == list(range(200))
+    assert closes_of(sentrial_api, "sigterm") == ["abandoned"]
+
+
+def test_sys_exit_inside_a_thread_still_delivers(sentrial_api, tmp_path):
+    proc = run_child(
+        """
+        def work():
+            with client.session("thread-exit") as s:
+                for i in range(50):
+                    s.track_tool_call("t", {"i": i})
+            sys.exit(3)
+        t = threading.Thread(target=work)
+        t.start(); t.join()
+        """,
+        sentrial_api.url,
+        str(tmp_path),
+    )
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert events_of(sentrial_api, "thread-exit") == list(range(50))
+    assert closes_of(sentrial_api, "thread-exit") == ["success"]
+
+
+def test_spool_left_by_a_killed_process_is_delivered_by_the_next_one(sentrial_api, tmp_path):
+    sentrial_api.go_down()
+    proc = run_child(
+        """
+        sid = client.create_session("killed")
+        for i in range(120):
+            client.track_tool_call(sid, "t", {"i": i})
+        client.close_session(sid, "success")
+        assert client.persist(10)
+        print("PERSISTED", client.stats()["spooled"], flush=True)
+        os.kill(os.getpid(), 9)
+        """,
+        sentrial_api.url,
+        str(tmp_path),
+    )
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, err
+    assert out.strip() == "PERSISTED 122"
+    sentrial_api.come_up()
+    nxt = run_child(
+        """
+        ok = client.flush(30)
+        print("FLUSHED", ok, flush=True)
+        """,
+        sentrial_api.url,
+        str(tmp_path),
+    )
+    out, err = nxt.communicate(timeout=60)
+    assert out.strip() == "FLUSHED True", err
+    assert events_of(sentrial_api, "killed") == list(range(120))
+    assert closes_of(sentrial_api, "killed") == ["success"]
+    assert sentrial_api.duplicates == 0
+
+
+def test_fork_parent_and_child_each_deliver_their_own_events(sentrial_api, tmp_path):
+    proc = run_child(
+        """
+        with client.session("parent-before") as s:
+            s.track_tool_call("t", {"i": 0})
+        pid = os.fork()
+        if pid == 0:
+            with client.session("child") as s:
+                for i in range(40):
+                    s.track_tool_call("t", {"i": i})
+            ok = client.flush(20)
+            os._exit(0 if ok else 7)
+        with client.session("parent-after") as s:
+            for i in range(30):
+                s.track_tool_call("t", {"i": i})
+        _, status = os.waitpid(pid, 0)
+        assert client.flush(20)
+        print("CHILD", os.waitstatus_to_exitcode(status), flush=True)
+        """,
+        sentrial_api.url,
+        str(tmp_path),
+    )
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.strip() == "CHILD 0"
+    assert events_of(sentrial_api, "parent-before") == [0]
+    assert events_of(sentrial_api, "child") == list(range(40))
+    assert events_of(sentrial_api, "parent-after") == list(range(30))
+    assert sentrial_api.session_count == 3
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+def test_multiprocessing_fork_workers_deliver(sentrial_api, tmp_path):
+    proc = run_child(
+        """
+        import multiprocessing as mp
+        import faulthandler
+        def work(n):
+            with client.session(f"worker-{n}") as s:
+                for i in range(10):
+                    s.track_tool_call("t", {"i": i})
+            ok = client.flush(20)
+            if not ok:  # diagnostics for the assertion message
+                print("flush failed in", os.getpid(), client.stats(), file=sys.stderr, flush=True)
+                faulthandler.dump_traceback(all_threads=True)
+            return ok
+        if __name__ == "__main__":
+            client.create_session("preload")  # the gunicorn --preload pattern: client made before fork
+            with mp.get_context("fork").Pool(3) as pool:
+                print(pool.map(work, range(6)), flush=True)
+        """,
+        sentrial_api.url,
+        str(tmp_path),
+    )
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, err
+    assert out.strip() == str([True] * 6), err
+    for n in range(6):
+        assert events_of(sentrial_api, f"worker-{n}") == list(range(10))
