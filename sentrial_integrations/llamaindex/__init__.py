@@ -8,6 +8,6 @@ Uses LlamaIndex's instrumentation dispatcher (a span handler and an event handle
 dispatcher); targets llama-index-core 0.14.
 """
 
-from .instrument import instrument, is_instrumented, uninstrument
+from .instrument import instrument, is_instrumented, last_session_id, uninstrument
 
-__all__ = ["instrument", "is_instrumented", "uninstrument"]
+__all__ = ["instrument", "is_instrumented", "last_session_id", "uninstrument"]

@@ -159,4 +159,11 @@ def uninstrument() -> None:
 
 
 def is_instrumented() -> bool:
+    """Whether :func:`instrument` is in effect."""
     return _installed is not None
+
+
+def last_session_id() -> str | None:
+    """The session the most recent LlamaIndex run recorded into (handy in scripts and tests)."""
+    inst = _installed
+    return inst.tracker.last_session_id if inst is not None else None

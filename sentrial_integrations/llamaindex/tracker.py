@@ -240,6 +240,8 @@ class Tracker:
         self.runs: dict[str, Run] = {}
         self.kinds: dict[type, int] = {type(None): K_OTHER}
         self.events: dict[type, Callable[[Any], None] | None] = {}
+        #: The session the most recent top-level run recorded into.
+        self.last_session_id: str | None = None
         self._event_handlers = self._load_event_handlers()
 
     # --- kinds ---------------------------------------------------------------------------------
@@ -324,9 +326,7 @@ class Tracker:
         text = _run_input(kind, bound_args)
         if text is not None:
             metadata["input"] = text
-        agent_name = getattr(instance, "name", None) if kind == K_WORKFLOW else None
-        if not isinstance(agent_name, str):
-            agent_name = None
+        agent_name = _agent_name(instance) if kind == K_WORKFLOW else None
         target = open_run(self.client, name, metadata=metadata, agent_name=agent_name)
         session: Session | None = None
         if not target.owned:
@@ -334,6 +334,7 @@ class Tracker:
         if session is None or session.id != target.session_id:
             session = Session(target.client, target.session_id, name)
         run = Run(target.client, session, target.owned)
+        self.last_session_id = run.sid
         rec = SpanRecord(id_, run, None, kind)
         run.root = rec
         if target.owned:
@@ -989,6 +990,15 @@ def _exit_cm(cm: Any) -> None:
         cm.__exit__(None, None, None)
     except Exception:
         pass
+
+
+def _agent_name(workflow: Any) -> str | None:
+    """An agent's name; for an AgentWorkflow, the name of its root agent."""
+    for attr in ("name", "root_agent"):
+        value = getattr(workflow, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def _run_input(kind: int, bound_args: Any) -> str | None:

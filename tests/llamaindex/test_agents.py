@@ -218,3 +218,33 @@ async def test_concurrent_runs_keep_their_own_sessions(li_client, openai_server)
         assert evs[3]["output"]["content"] == answer
     s = by_input["no tools please"]
     assert [brief(e) for e in events(li_client, s["id"])] == [("llm_call", "llm:openai:gpt-4o-mini")]
+
+
+async def test_agent_workflow_streamed_events(li_client, openai_server):
+    from llama_index.core.agent.workflow import AgentWorkflow
+
+    math = FunctionAgent(
+        name="math",
+        description="Does math.",
+        tools=[FunctionTool.from_defaults(add)],
+        llm=make_llm(openai_server),
+    )
+    workflow = AgentWorkflow(agents=[math], root_agent="math")
+    openai_server.script(chat(tool_calls=[("add", {"a": 2, "b": 3}, "c1")]), chat("5"))
+    handler = workflow.run(user_msg="2+3?")
+    seen = [type(ev).__name__ async for ev in handler.stream_events()]
+    assert "ToolCallResult" in seen
+    assert str(await handler) == "5"
+    (s,) = sessions(li_client)
+    assert (s["name"], s["agent_name"], s["status"], s["output"]) == (
+        "AgentWorkflow.run",
+        "math",
+        "success",
+        "5",
+    )
+    assert [brief(e) for e in events(li_client, s["id"])] == [
+        ("llm_call", "llm:openai:gpt-4o-mini"),
+        ("decision", "decision"),
+        ("tool_call", "add"),
+        ("llm_call", "llm:openai:gpt-4o-mini"),
+    ]
