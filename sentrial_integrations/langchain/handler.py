@@ -586,7 +586,9 @@ class SentrialCallbackHandler(BaseCallbackHandler):
                     parent_span_id=run.parent,
                     start_time=run.start,
                 )
-            if isinstance(error, Exception):
+            if taken:  # the inner layer recorded the failure (its own exception, maybe wrapped since)
+                run.root.errors.append(error)
+            elif isinstance(error, Exception):
                 self._record_error(run, error, end)
             self._fail_run(run, error)
         except Exception as exc:

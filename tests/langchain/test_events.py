@@ -523,3 +523,36 @@ async def test_other_integrations_see_the_session_and_the_tool_span(local_client
     # nothing of the run is left current in the caller's context afterwards
     assert current_session() is None
     assert current_span_id() is None
+
+
+def test_failed_call_with_claim_taken_is_recorded_once(local_client):
+    """The inner layer records a failed call (LLM event + error); LangChain may wrap the exception it
+    re-raises, and the handler must not add a second error for it."""
+
+    class WrappedError(Exception):
+        pass
+
+    class ChatClaimingFailure(ChatFake):
+        def _generate(
+            self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+        ) -> ChatResult:
+            claim = take_llm_claim()
+            assert claim is not None and claim.session is not None
+            inner = ConnectionError("HTTP 500 from provider")
+            claim.session.track_llm_call("inner-model", provider="inner", error=inner, span_id=claim.span_id)
+            claim.session.track_error(inner, tool_name="llm:inner:inner-model", parent_span_id=claim.span_id)
+            raise WrappedError("provider failed") from inner
+
+    agent = create_agent(ChatClaimingFailure(messages=iter([])), [get_weather], name="claims")
+    with pytest.raises(WrappedError):
+        agent.invoke(
+            {"messages": [("user", "x")]}, config={"callbacks": [SentrialCallbackHandler(local_client)]}
+        )
+    store = read_store(local_client)
+    s = only_session(store)
+    assert (s["status"], s["failure_reason"]) == ("error", "WrappedError: provider failed")
+    events = store.get_events(s["id"])
+    assert [brief(e) for e in events] == [
+        ("llm_call", "llm:inner:inner-model"),
+        ("error", "llm:inner:inner-model"),
+    ]
