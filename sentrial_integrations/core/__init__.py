@@ -1,6 +1,6 @@
 """The framework-agnostic core: client, event model, delivery pipeline, exporters."""
 
-from .client import Session, SentrialClient, SentrialUsageError, configure, get_client
+from .client import SentrialClient, SentrialUsageError, Session, configure, get_client
 from .context import current_session
 from .pricing import estimate_cost, set_price
 

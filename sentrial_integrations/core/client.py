@@ -21,7 +21,6 @@ from typing import Any
 from . import context
 from . import model as M
 from .config import Config, is_loopback_url, resolve
-from .exporters.sentrial_http import SentrialHTTPExporter
 from .exporters.sqlite import SQLiteExporter
 from .log import RateLimitedWarner, logger, register_secret
 from .pipeline import Pipeline
@@ -109,17 +108,27 @@ class SentrialClient:
         register_secret(cfg.api_key)
         if cfg.debug:
             logger.setLevel(logging.DEBUG)
-        if cfg.mode == "http" and cfg.base_url.startswith("http://"):
-            if not is_loopback_url(cfg.base_url) and not cfg.allow_insecure_http:
-                msg = (
-                    f"Sentrial: refusing to send the API key over plain http to {cfg.base_url}; use https, "
-                    "or pass allow_insecure_http=True (SENTRIAL_ALLOW_INSECURE_HTTP=1) if you really mean it. "
-                    "Tracking is disabled for this client."
-                )
-                if cfg.strict:
-                    raise SentrialUsageError(msg)
-                logger.error("%s", msg)
-                cfg.disabled = True
+        if (
+            cfg.mode == "http"
+            and cfg.base_url.startswith("http://")
+            and not is_loopback_url(cfg.base_url)
+            and not cfg.allow_insecure_http
+        ):
+            msg = (
+                f"Sentrial: refusing to send the API key over plain http to {cfg.base_url}; use https, "
+                "or pass allow_insecure_http=True (SENTRIAL_ALLOW_INSECURE_HTTP=1) if you really mean it. "
+                "Tracking is disabled for this client."
+            )
+            if cfg.strict:
+                raise SentrialUsageError(msg)
+            logger.error("%s", msg)
+            cfg.disabled = True
+        if cfg.mode == "http":
+            # Imported here, on construction, not in a worker thread (fork safety) and not at module
+            # import (the CLI and local-only users never load httpx).
+            from .exporters import sentrial_http
+
+            self._http_exporter_cls = sentrial_http.SentrialHTTPExporter
         if cfg.mode != "disabled":
             self._pipeline = Pipeline(cfg, self._make_exporter, self._warner)
             self._put = self._pipeline.put
@@ -131,7 +140,7 @@ class SentrialClient:
         cfg = self.config
         if cfg.mode == "http":
             assert cfg.api_key is not None
-            return SentrialHTTPExporter(
+            return self._http_exporter_cls(
                 cfg.base_url,
                 cfg.api_key,
                 timeout=cfg.request_timeout,
@@ -162,7 +171,10 @@ class SentrialClient:
             return st
         if type(session_id) is str and session_id in self._closed_ids:
             self._misuse(
-                f"closed:{what}", "Sentrial: %s on session %s after it was closed; nothing recorded", what, session_id
+                f"closed:{what}",
+                "Sentrial: %s on session %s after it was closed; nothing recorded",
+                what,
+                session_id,
             )
         else:
             self._misuse(
@@ -176,7 +188,12 @@ class SentrialClient:
     def _name(self, value: Any, what: str) -> str:
         if type(value) is str:
             return value
-        self._misuse(f"name:{what}", "Sentrial: %s expects a string name, got %s; it is converted", what, type(value).__name__)
+        self._misuse(
+            f"name:{what}",
+            "Sentrial: %s expects a string name, got %s; it is converted",
+            what,
+            type(value).__name__,
+        )
         try:
             return str(value)
         except Exception:
@@ -187,7 +204,9 @@ class SentrialClient:
             raise exc
         if self.config.strict:
             raise exc
-        self._warner.warn(f"internal:{what}", "Sentrial: internal error in %s: %r (nothing raised to you)", what, exc)
+        self._warner.warn(
+            f"internal:{what}", "Sentrial: internal error in %s: %r (nothing raised to you)", what, exc
+        )
 
     # --- sessions --------------------------------------------------------------------------------
 
@@ -352,7 +371,9 @@ class SentrialClient:
                         "reasoning": reasoning,
                         "metadata": snapshot(metadata),
                         "span_id": span_id,
-                        "parent_span_id": parent_span_id if parent_span_id is not None else context.current_span_id(),
+                        "parent_span_id": parent_span_id
+                        if parent_span_id is not None
+                        else context.current_span_id(),
                         "start_time": start_time,
                     },
                 )
@@ -396,7 +417,9 @@ class SentrialClient:
                         "confidence": confidence,
                         "metadata": snapshot(metadata),
                         "span_id": span_id,
-                        "parent_span_id": parent_span_id if parent_span_id is not None else context.current_span_id(),
+                        "parent_span_id": parent_span_id
+                        if parent_span_id is not None
+                        else context.current_span_id(),
                         "start_time": start_time,
                     },
                 )
@@ -467,7 +490,9 @@ class SentrialClient:
                         "error": error,
                         "partial": partial,
                         "span_id": span_id,
-                        "parent_span_id": parent_span_id if parent_span_id is not None else context.current_span_id(),
+                        "parent_span_id": parent_span_id
+                        if parent_span_id is not None
+                        else context.current_span_id(),
                         "start_time": start_time,
                     },
                 )
@@ -508,7 +533,9 @@ class SentrialClient:
                         "error_type": error_type,
                         "metadata": snapshot(metadata),
                         "span_id": span_id,
-                        "parent_span_id": parent_span_id if parent_span_id is not None else context.current_span_id(),
+                        "parent_span_id": parent_span_id
+                        if parent_span_id is not None
+                        else context.current_span_id(),
                         "start_time": start_time,
                     },
                 )
@@ -581,7 +608,9 @@ class Session:
 
     __slots__ = ("__weakref__", "_token", "client", "closed", "id", "name", "parent_id")
 
-    def __init__(self, client: SentrialClient, session_id: str, name: str, parent_id: str | None = None) -> None:
+    def __init__(
+        self, client: SentrialClient, session_id: str, name: str, parent_id: str | None = None
+    ) -> None:
         self.client = client
         self.id = session_id
         self.name = name
@@ -592,7 +621,9 @@ class Session:
     def __repr__(self) -> str:
         return f"Session(id={self.id!r}, name={self.name!r}, closed={self.closed})"
 
-    def track_tool_call(self, tool_name: str, tool_input: Any = None, tool_output: Any = None, **kw: Any) -> str | None:
+    def track_tool_call(
+        self, tool_name: str, tool_input: Any = None, tool_output: Any = None, **kw: Any
+    ) -> str | None:
         return self.client.track_tool_call(self.id, tool_name, tool_input, tool_output, **kw)
 
     def track_decision(self, reasoning: str, **kw: Any) -> str | None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from .pricing import Price
@@ -123,7 +124,9 @@ def resolve(
     cfg = Config(
         api_key=api_key if api_key is not None else (env.get("SENTRIAL_API_KEY") or None),
         project_id=project_id if project_id is not None else (env.get("SENTRIAL_PROJECT_ID") or None),
-        base_url=(base_url or env.get("SENTRIAL_BASE_URL") or env.get("SENTRIAL_API_URL") or DEFAULT_BASE_URL).rstrip("/"),
+        base_url=(
+            base_url or env.get("SENTRIAL_BASE_URL") or env.get("SENTRIAL_API_URL") or DEFAULT_BASE_URL
+        ).rstrip("/"),
         local_path=local_path or env.get("SENTRIAL_LOCAL_PATH") or None,
         spool_path=spool_path or env.get("SENTRIAL_SPOOL_PATH") or None,
         disabled=disabled if disabled is not None else env_flag("SENTRIAL_DISABLED"),

@@ -17,8 +17,12 @@ if TYPE_CHECKING:
 _current_session: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
     "sentrial_current_session", default=None
 )
-_current_span: contextvars.ContextVar[str | None] = contextvars.ContextVar("sentrial_current_span", default=None)
-_llm_claim: contextvars.ContextVar[LLMClaim | None] = contextvars.ContextVar("sentrial_llm_claim", default=None)
+_current_span: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "sentrial_current_span", default=None
+)
+_llm_claim: contextvars.ContextVar[LLMClaim | None] = contextvars.ContextVar(
+    "sentrial_llm_claim", default=None
+)
 
 
 def current_session() -> Session | None:

@@ -10,10 +10,7 @@ from typing import Any
 def _get(obj: Any, *names: str) -> Any:
     """First attribute or key of ``obj`` among ``names`` that is not None."""
     for name in names:
-        if isinstance(obj, Mapping):
-            v = obj.get(name)
-        else:
-            v = getattr(obj, name, None)
+        v = obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
         if v is not None:
             return v
     return None
@@ -31,7 +28,13 @@ def _int(v: Any) -> int | None:
 def normalize_usage(usage: Any) -> dict[str, int | None]:
     """Token usage from OpenAI (chat and responses), Anthropic, LangChain ``usage_metadata`` or
     Google shapes → ``{"prompt", "completion", "total", "cached", "reasoning"}`` (None when unknown)."""
-    out: dict[str, int | None] = {"prompt": None, "completion": None, "total": None, "cached": None, "reasoning": None}
+    out: dict[str, int | None] = {
+        "prompt": None,
+        "completion": None,
+        "total": None,
+        "cached": None,
+        "reasoning": None,
+    }
     if usage is None:
         return out
     prompt = _int(_get(usage, "prompt_tokens", "input_tokens", "promptTokenCount", "prompt_token_count"))
@@ -46,7 +49,11 @@ def normalize_usage(usage: Any) -> dict[str, int | None]:
         cached = _int(_get(usage, "cache_read_input_tokens", "cached_content_token_count"))
     # Anthropic reports cached and cache-creation tokens apart from input_tokens.
     cache_creation = _int(_get(usage, "cache_creation_input_tokens"))
-    if prompt is not None and _get(usage, "cache_read_input_tokens") is not None and _get(usage, "input_tokens") is not None:
+    if (
+        prompt is not None
+        and _get(usage, "cache_read_input_tokens") is not None
+        and _get(usage, "input_tokens") is not None
+    ):
         prompt += (cached or 0) + (cache_creation or 0)
     reasoning = _int(_get(details_out, "reasoning_tokens", "reasoning")) if details_out is not None else None
     if total is None and (prompt is not None or completion is not None):

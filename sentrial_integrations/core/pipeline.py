@@ -148,7 +148,11 @@ class RecordBuilder:
         model = self._text(f.get("model")) or "unknown"
         provider = self._text(f.get("provider")) or _guess_provider(model)
         response_model = self._text(f.get("response_model"))
-        pt, ct, tt = _int(f.get("prompt_tokens")), _int(f.get("completion_tokens")), _int(f.get("total_tokens"))
+        pt, ct, tt = (
+            _int(f.get("prompt_tokens")),
+            _int(f.get("completion_tokens")),
+            _int(f.get("total_tokens")),
+        )
         if tt is None and (pt is not None or ct is not None):
             tt = (pt or 0) + (ct or 0)
         cached, reasoning = _int(f.get("cached_tokens")), _int(f.get("reasoning_tokens"))
@@ -198,7 +202,7 @@ class RecordBuilder:
             "ts": ts_ns / 1e9,
             "duration_ms": p.get("duration_ms"),
             "output": self.conv(p.get("output")),
-            "failure_reason": self._text(reason)[:2_000] if reason is not None else None,
+            "failure_reason": (self._text(reason) or "")[:2_000] if reason is not None else None,
             "custom_metrics": self.conv(p.get("custom_metrics")),
             "prompt_tokens": _int(pt) if pt is not None else acc[0],
             "completion_tokens": _int(ct) if ct is not None else acc[1],
@@ -286,7 +290,9 @@ class Pipeline:
         self._idle = False
         self._stop = False
         self._outbox: deque[tuple[int, dict[str, Any]]] = deque()
-        self._lock = threading.RLock()  # outbox, spool placement, markers, health (RLock: a SIGTERM flush may interrupt a holder)
+        self._lock = (
+            threading.RLock()
+        )  # outbox, spool placement, markers, health (RLock: a SIGTERM flush may interrupt a holder)
         self._send_cond = threading.Condition(self._lock)
         self._markers: list[Marker] = []
         self._ordinal = 0
@@ -303,7 +309,9 @@ class Pipeline:
         self._exporter: Exporter | None = None
 
     def _start_threads(self) -> None:
-        self._serializer = threading.Thread(target=self._serializer_main, name="sentrial-serializer", daemon=True)
+        self._serializer = threading.Thread(
+            target=self._serializer_main, name="sentrial-serializer", daemon=True
+        )
         self._sender = threading.Thread(target=self._sender_main, name="sentrial-sender", daemon=True)
         self._serializer.start()
         self._sender.start()
@@ -407,7 +415,9 @@ class Pipeline:
                 logger.info("Sentrial: %d events left by an earlier process will be sent", adopted)
         except Exception as exc:
             self._spool = None
-            self._warner.warn("spool", "Sentrial: disk spool unavailable (%s); keeping events in memory only", exc)
+            self._warner.warn(
+                "spool", "Sentrial: disk spool unavailable (%s); keeping events in memory only", exc
+            )
         finally:
             self._spool_ready.set()
 
@@ -429,7 +439,9 @@ class Pipeline:
                     continue
                 self._serialize_batch(q)
             except Exception as exc:  # never die: log and continue
-                self._warner.warn(f"serializer:{type(exc).__name__}", "Sentrial: internal error in serializer: %r", exc)
+                self._warner.warn(
+                    f"serializer:{type(exc).__name__}", "Sentrial: internal error in serializer: %r", exc
+                )
 
     def _serialize_batch(self, q: deque[tuple[Any, ...]]) -> None:
         items: list[tuple[int, dict[str, Any]]] = []
@@ -451,7 +463,9 @@ class Pipeline:
             try:
                 rec = self._builder.build(op)
             except Exception as exc:
-                self._warner.warn(f"build:{type(exc).__name__}", "Sentrial: could not record an event: %r", exc)
+                self._warner.warn(
+                    f"build:{type(exc).__name__}", "Sentrial: could not record an event: %r", exc
+                )
                 self.rejected += 1
                 continue
             if rec is None:
@@ -487,7 +501,9 @@ class Pipeline:
                     while len(self._outbox) > OUTBOX_CAP * 10:
                         self._outbox.popleft()
                         self.dropped += 1
-                    self._warner.warn("outbox-full", "Sentrial: no disk spool and the backend is away; dropping")
+                    self._warner.warn(
+                        "outbox-full", "Sentrial: no disk spool and the backend is away; dropping"
+                    )
             self._send_cond.notify_all()
 
     def _spill(self, spool: Spool, items: list[tuple[int, dict[str, Any]]]) -> None:
@@ -501,7 +517,9 @@ class Pipeline:
             return
         if lost:
             self.dropped += lost
-            self._warner.warn("spool-full", "Sentrial: disk spool is full (%d bytes); dropping events", spool.max_bytes)
+            self._warner.warn(
+                "spool-full", "Sentrial: disk spool is full (%d bytes); dropping events", spool.max_bytes
+            )
 
     def _maybe_spill(self) -> None:
         """Move records waiting in memory to the spool when the sender is stuck or the backend away."""
@@ -525,7 +543,9 @@ class Pipeline:
                     return
                 self._send(*batch)
             except Exception as exc:
-                self._warner.warn(f"sender:{type(exc).__name__}", "Sentrial: internal error in sender: %r", exc)
+                self._warner.warn(
+                    f"sender:{type(exc).__name__}", "Sentrial: internal error in sender: %r", exc
+                )
                 with self._lock:
                     self._send_cond.wait(0.5)
 

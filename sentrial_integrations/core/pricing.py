@@ -63,7 +63,9 @@ _lock = threading.Lock()
 _prices: dict[str, Price] = dict(_DEFAULT_PRICES)
 
 
-def set_price(model_prefix: str, input_per_1m: float, output_per_1m: float, cached_input_per_1m: float | None = None) -> None:
+def set_price(
+    model_prefix: str, input_per_1m: float, output_per_1m: float, cached_input_per_1m: float | None = None
+) -> None:
     """Add or override the price of every model whose name starts with ``model_prefix``."""
     with _lock:
         _prices[model_prefix.lower()] = Price(input_per_1m, output_per_1m, cached_input_per_1m)

@@ -20,7 +20,9 @@ class RunTarget:
         self.session_id = session_id
         self.owned = owned
 
-    def close(self, status: str = "success", *, failure_reason: str | None = None, output: Any = None) -> None:
+    def close(
+        self, status: str = "success", *, failure_reason: str | None = None, output: Any = None
+    ) -> None:
         if self.owned and self.client.is_open(self.session_id):
             self.client.close_session(self.session_id, status, failure_reason=failure_reason, output=output)
 

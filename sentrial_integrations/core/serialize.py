@@ -188,8 +188,7 @@ class _Converter:
     def _conv_mapping(self, value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
         cap = self.limits.max_items
-        n = 0
-        for k, v in value.items():
+        for n, (k, v) in enumerate(value.items()):
             if n >= cap:
                 out["…"] = ITEMS_MARKER.format(n=len(value) - cap)
                 break
@@ -197,7 +196,6 @@ class _Converter:
             if type(key) is str and not key.isascii():
                 key = clean_unicode(key)
             out[key[:1_000]] = self.conv(v, depth + 1)
-            n += 1
         return out
 
     def _conv_iterable(self, value: Any, depth: int) -> list[Any]:

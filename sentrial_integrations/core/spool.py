@@ -72,7 +72,9 @@ class Spool:
                 pass
 
     def _count_mine(self) -> int:
-        return int(self._conn.execute("SELECT count(*) FROM ops WHERE owner = ?", (self.owner,)).fetchone()[0])
+        return int(
+            self._conn.execute("SELECT count(*) FROM ops WHERE owner = ?", (self.owner,)).fetchone()[0]
+        )
 
     def adopt_orphans(self) -> int:
         """Take over rows written by processes that are gone. Returns how many were adopted."""
@@ -126,7 +128,8 @@ class Spool:
         """The ``n`` oldest rows of this process as ``(row_id, ordinal, record)``; not removed."""
         with fork_guard, self._lock:
             rows = self._conn.execute(
-                "SELECT id, ordinal, body FROM ops WHERE owner = ? ORDER BY ordinal, id LIMIT ?", (self.owner, n)
+                "SELECT id, ordinal, body FROM ops WHERE owner = ? ORDER BY ordinal, id LIMIT ?",
+                (self.owner, n),
             ).fetchall()
         out = []
         for row_id, ordinal, body in rows:
@@ -166,7 +169,9 @@ class Spool:
 
     def get_server_id(self, client_id: str) -> str | None:
         with fork_guard, self._lock:
-            row = self._conn.execute("SELECT server_id FROM idmap WHERE client_id = ?", (client_id,)).fetchone()
+            row = self._conn.execute(
+                "SELECT server_id FROM idmap WHERE client_id = ?", (client_id,)
+            ).fetchone()
         return row[0] if row else None
 
     def set_server_ids(self, mapping: dict[str, str]) -> None:

@@ -15,7 +15,11 @@ LLM_PREFIX = "llm:"
 
 def iso(ts: float) -> str:
     """ISO-8601 UTC with microseconds."""
-    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return (
+        _dt.datetime.fromtimestamp(ts, _dt.timezone.utc)
+        .isoformat(timespec="microseconds")
+        .replace("+00:00", "Z")
+    )
 
 
 def parse_iso(value: Any) -> float | None:
@@ -38,6 +42,7 @@ def session_body(rec: dict[str, Any]) -> dict[str, Any]:
         "agentName": rec.get("agent_name") or rec["name"],
         "userId": rec.get("user_id") or "anonymous",
         "metadata": metadata,
+        "startedAt": iso(rec["ts"]),  # extension: when the session really started (queued or spooled sends)
     }
     if rec.get("parent_session_id"):
         body["parentSessionId"] = rec["parent_session_id"]
@@ -46,7 +51,9 @@ def session_body(rec: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def event_body(rec: dict[str, Any], server_session_id: str, parent_server_id: str | None = None) -> dict[str, Any]:
+def event_body(
+    rec: dict[str, Any], server_session_id: str, parent_server_id: str | None = None
+) -> dict[str, Any]:
     etype = rec["type"]
     body: dict[str, Any] = {
         "sessionId": server_session_id,
@@ -135,11 +142,13 @@ def record_from_session_body(body: dict[str, Any], session_id: str, ts: float) -
         "parent_session_id": body.get("parentSessionId"),
         "metadata": metadata,
         "project_id": (metadata or {}).get("project_id"),
-        "ts": ts,
+        "ts": parse_iso(body.get("startedAt")) or ts,
     }
 
 
-def record_from_event_body(body: dict[str, Any], event_id: str, session_id: str, seq: int, ts: float) -> dict[str, Any]:
+def record_from_event_body(
+    body: dict[str, Any], event_id: str, session_id: str, seq: int, ts: float
+) -> dict[str, Any]:
     wire_type = body.get("eventType")
     name = body.get("toolName")
     out = body.get("toolOutput")

@@ -21,7 +21,9 @@ def test_session_lifecycle_records_every_event_type_in_order(local_client):
         "Support - Password Reset", {"user_id": "user_123", "ticket_id": "T-456"}, agent_name="support"
     )
     assert sid.startswith("ses_")
-    local_client.track_tool_call(sid, "search_kb", {"query": "password reset"}, {"articles": ["KB-1"]}, duration_ms=12.5)
+    local_client.track_tool_call(
+        sid, "search_kb", {"query": "password reset"}, {"articles": ["KB-1"]}, duration_ms=12.5
+    )
     local_client.track_decision(
         sid, "The user wants a reset link", decision="send_link", alternatives=["escalate"], confidence=0.9
     )
@@ -40,7 +42,12 @@ def test_session_lifecycle_records_every_event_type_in_order(local_client):
 
     store = read_store(local_client)
     s = only_session(store)
-    assert (s["id"], s["name"], s["agent_name"], s["user_id"]) == (sid, "Support - Password Reset", "support", "user_123")
+    assert (s["id"], s["name"], s["agent_name"], s["user_id"]) == (
+        sid,
+        "Support - Password Reset",
+        "support",
+        "user_123",
+    )
     assert s["status"] == "success"
     assert s["metadata"] == {"user_id": "user_123", "ticket_id": "T-456"}
     assert (s["prompt_tokens"], s["completion_tokens"], s["total_tokens"]) == (1000, 500, 1500)
@@ -205,7 +212,13 @@ def test_hostile_payload_huge_string_cycle_bytes_bad_repr_in_one_event(local_cli
     local_client.track_tool_call(
         sid,
         "t",
-        {"huge": huge, "cycle": cyclic, "bytes": b"\x00\xff\x10binary", "bad": _Hostile(), "nan": float("nan")},
+        {
+            "huge": huge,
+            "cycle": cyclic,
+            "bytes": b"\x00\xff\x10binary",
+            "bad": _Hostile(),
+            "nan": float("nan"),
+        },
         {"surrogate": "a\udc80b", "set": {1}},
     )
     local_client.close_session(sid)
@@ -213,9 +226,9 @@ def test_hostile_payload_huge_string_cycle_bytes_bad_repr_in_one_event(local_cli
     inp = event["input"]
     assert inp["huge"].startswith("x" * 1000)
     assert "[truncated" in inp["huge"] and len(inp["huge"]) < 200_000
-    assert inp["cycle"]["name"] == "loop" and inp["cycle"]["self"]["self"] == CYCLE_MARKER or CYCLE_MARKER in str(
-        inp["cycle"]
-    )
+    assert (
+        inp["cycle"]["name"] == "loop" and inp["cycle"]["self"]["self"] == CYCLE_MARKER
+    ) or CYCLE_MARKER in str(inp["cycle"])
     assert inp["bytes"] == {"base64": "AP8QYmluYXJ5"}
     assert inp["bad"] == "<unrepresentable _Hostile>"
     assert inp["nan"] == "NaN"
@@ -223,7 +236,9 @@ def test_hostile_payload_huge_string_cycle_bytes_bad_repr_in_one_event(local_cli
 
 
 def test_event_over_size_cap_is_trimmed_with_marker(tmp_path):
-    client = SentrialClient(local_path=str(tmp_path / "s.db"), max_event_bytes=50_000, max_string_length=1_000_000)
+    client = SentrialClient(
+        local_path=str(tmp_path / "s.db"), max_event_bytes=50_000, max_string_length=1_000_000
+    )
     sid = client.create_session("big")
     client.track_tool_call(sid, "t", {"a": "y" * 400_000}, {"b": ["z" * 1000] * 500})
     client.close_session(sid)
@@ -236,11 +251,16 @@ def test_event_over_size_cap_is_trimmed_with_marker(tmp_path):
 
 
 def test_secrets_are_redacted_by_default(local_client):
-    sid = local_client.create_session("secrets", {"api_key": "abc", "note": "key sk-proj-abcdefghijklmnop1234"})
+    sid = local_client.create_session(
+        "secrets", {"api_key": "abc", "note": "key sk-proj-abcdefghijklmnop1234"}
+    )
     local_client.track_tool_call(
         sid,
         "http",
-        {"headers": {"Authorization": "Bearer abcdefghijklmnop.qrstuv", "X-Trace": "ok"}, "password": "hunter2"},
+        {
+            "headers": {"Authorization": "Bearer abcdefghijklmnop.qrstuv", "X-Trace": "ok"},
+            "password": "hunter2",
+        },
         {"aws": "AKIAABCDEFGHIJKLMNOP", "max_tokens": 5, "prompt_tokens": 3},
     )
     local_client.close_session(sid)
@@ -248,7 +268,10 @@ def test_secrets_are_redacted_by_default(local_client):
     s = store.get_session(sid)
     assert s["metadata"] == {"api_key": "[REDACTED]", "note": "key [REDACTED]"}
     (e,) = store.get_events(sid)
-    assert e["input"] == {"headers": {"Authorization": "[REDACTED]", "X-Trace": "ok"}, "password": "[REDACTED]"}
+    assert e["input"] == {
+        "headers": {"Authorization": "[REDACTED]", "X-Trace": "ok"},
+        "password": "[REDACTED]",
+    }
     assert e["output"] == {"aws": "[REDACTED]", "max_tokens": 5, "prompt_tokens": 3}
 
 

@@ -33,10 +33,17 @@ def test_wire_format_of_every_record(sentrial_api, tmp_path):
     sid = client.create_session("Support - Password Reset", {"user_id": "user_123", "tier": "gold"})
     client.track_tool_call(sid, "search_kb", {"query": "reset"}, "found 3", duration_ms=5, span_id="s1")
     client.track_llm_call(
-        sid, "gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], response="hello",
-        prompt_tokens=100, completion_tokens=20, parent_span_id="s1",
+        sid,
+        "gpt-4o-mini",
+        messages=[{"role": "user", "content": "hi"}],
+        response="hello",
+        prompt_tokens=100,
+        completion_tokens=20,
+        parent_span_id="s1",
     )
-    client.track_decision(sid, "pick reset flow", decision="send_link", alternatives=["escalate"], confidence=0.7)
+    client.track_decision(
+        sid, "pick reset flow", decision="send_link", alternatives=["escalate"], confidence=0.7
+    )
     client.track_error(sid, KeyError("missing"), tool_name="crm")
     client.close_session(sid, "success", custom_metrics={"csat": 4.5})
     assert client.flush(10)
@@ -150,7 +157,9 @@ def test_429_with_retry_after_is_honoured(sentrial_api, tmp_path):
 
 
 def test_413_event_is_trimmed_and_resent(sentrial_api, tmp_path):
-    sentrial_api.fail_matching(lambda method, path, body: path == "/api/sdk/events" and len(str(body)) > 20_000, 413)
+    sentrial_api.fail_matching(
+        lambda method, path, body: path == "/api/sdk/events" and len(str(body)) > 20_000, 413
+    )
     client = http_client(sentrial_api, tmp_path)
     with client.session("big") as s:
         s.track_tool_call("t", {"blob": "x" * 90_000}, {"ok": True})
@@ -164,7 +173,10 @@ def test_413_event_is_trimmed_and_resent(sentrial_api, tmp_path):
 def test_401_keeps_data_and_warns_without_the_key(sentrial_api, tmp_path, caplog):
     caplog.set_level(logging.WARNING, logger="sentrial_integrations")
     client = SentrialClient(
-        api_key="wrong-key-123456", base_url=sentrial_api.url, spool_path=str(tmp_path / "spool"), request_timeout=2
+        api_key="wrong-key-123456",
+        base_url=sentrial_api.url,
+        spool_path=str(tmp_path / "spool"),
+        request_timeout=2,
     )
     with client.session("unauthorised") as s:
         s.track_tool_call("t", {"i": 1})
@@ -202,4 +214,20 @@ def test_many_sessions_are_delivered_concurrently_each_in_order(sentrial_api, tm
     assert client.flush(60)
     for n in range(20):
         assert_session_delivered(sentrial_api, f"s{n}", 25)
+    client.shutdown(2)
+
+
+def test_child_session_is_created_after_its_parent_with_the_parent_server_id(sentrial_api, tmp_path):
+    client = http_client(sentrial_api, tmp_path)
+    with client.session("parent") as parent:
+        with client.session("child") as child:
+            child.track_tool_call("t", {"i": 0})
+        parent.track_tool_call("t", {"i": 1})
+    assert client.flush(10)
+    parent_row = sentrial_api.session_by_name("parent")
+    child_row = sentrial_api.session_by_name("child")
+    parent_server_id = next(k for k, v in sentrial_api.sessions.items() if v["body"]["name"] == "parent")
+    assert child_row["body"]["parentSessionId"] == parent_server_id
+    assert parent_row["body"]["startedAt"] <= child_row["body"]["startedAt"]
+    assert parent.parent_id is None and child.parent_id == parent.id
     client.shutdown(2)

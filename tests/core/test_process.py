@@ -54,7 +54,7 @@ def test_normal_exit_delivers_queued_events_and_closes_open_sessions(sentrial_ap
         sentrial_api.url,
         str(tmp_path),
     )
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert events_of(sentrial_api, "exit-normal") == list(range(300))
     assert closes_of(sentrial_api, "exit-normal") == ["abandoned"]

@@ -8,6 +8,8 @@ from the client id), and a failure stops that session's remaining records so the
 from __future__ import annotations
 
 import email.utils
+import encodings.idna  # noqa: F401  (socket.getaddrinfo looks the codec up lazily)
+import functools
 import queue
 import ssl  # noqa: F401
 import threading
@@ -18,7 +20,6 @@ from typing import Any
 # httpx imports these lazily inside Client(); import them now so no worker thread is ever the first
 # to import them: a fork while a thread holds a module's import lock deadlocks the child.
 import certifi  # noqa: F401
-import encodings.idna  # noqa: F401  (socket.getaddrinfo looks the codec up lazily)
 import httpcore  # noqa: F401
 import httpx
 
@@ -138,7 +139,9 @@ class SentrialHTTPExporter:
                 "Content-Type": "application/json",
             },
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            limits=httpx.Limits(max_connections=self._concurrency, max_keepalive_connections=self._concurrency),
+            limits=httpx.Limits(
+                max_connections=self._concurrency, max_keepalive_connections=self._concurrency
+            ),
             transport=transport,
             follow_redirects=False,
         )
@@ -151,31 +154,42 @@ class SentrialHTTPExporter:
     # --- batch -----------------------------------------------------------------------------------
 
     def export(self, records: list[dict[str, Any]]) -> ExportResult:
+        # One group per session, sent in order; a child session created in this batch joins its
+        # parent's group so the parent exists (and its server id is known) before the child is created.
+        group_of: dict[str, str] = {}
         groups: dict[str, list[int]] = {}
         for i, rec in enumerate(records):
-            groups.setdefault(rec.get("session_id") or "", []).append(i)
+            sid = rec.get("session_id") or ""
+            key = group_of.get(sid)
+            if key is None:
+                parent = rec.get("parent_session_id") if rec.get("kind") == "session_start" else None
+                key = group_of[sid] = group_of.get(parent, sid) if parent else sid
+            groups.setdefault(key, []).append(i)
         outcomes = [RETRY] * len(records)
         results: list[_Outcome] = []
         if len(groups) == 1 or self._concurrency == 1:
             for idxs in groups.values():
                 results.extend(self._send_group(records, idxs, outcomes))
         else:
-            calls = [
-                (lambda idxs=idxs: self._send_group(records, idxs, outcomes))  # type: ignore[misc]
-                for idxs in groups.values()
+            calls: list[Callable[[], Any]] = [
+                functools.partial(self._send_group, records, idxs, outcomes) for idxs in groups.values()
             ]
             for failures in self._pool.run_all(calls):
                 results.extend(failures or [])
         retry_after = max((r.retry_after for r in results if r.retry_after is not None), default=None)
         return ExportResult(outcomes, retry_after=retry_after, auth_failed=any(r.auth for r in results))
 
-    def _send_group(self, records: list[dict[str, Any]], idxs: list[int], outcomes: list[int]) -> list[_Outcome]:
+    def _send_group(
+        self, records: list[dict[str, Any]], idxs: list[int], outcomes: list[int]
+    ) -> list[_Outcome]:
         failures: list[_Outcome] = []
         for i in idxs:
             try:
                 out = self._send_one(records[i])
             except Exception as exc:  # our own mistake: never retry forever on it
-                self._warner.warn(f"internal:{type(exc).__name__}", "Sentrial: could not send a record: %r", exc)
+                self._warner.warn(
+                    f"internal:{type(exc).__name__}", "Sentrial: could not send a record: %r", exc
+                )
                 out = _Outcome(DROP)
             if out.value == RETRY:
                 failures.append(out)
@@ -204,7 +218,16 @@ class SentrialHTTPExporter:
         if kind == "session_start":
             if self._server_id(cid):
                 return _Outcome(OK)
-            resp = self._request("POST", "/api/sdk/sessions", wire.session_body(rec), cid)
+            body = wire.session_body(rec)
+            parent = rec.get("parent_session_id")
+            if parent:
+                parent_sid = self._server_id(parent)
+                if parent_sid:
+                    body["parentSessionId"] = parent_sid
+                else:  # the parent never reached the API: keep the link as metadata only
+                    body.pop("parentSessionId", None)
+                    body["metadata"] = {**body.get("metadata", {}), "parent_client_session_id": parent}
+            resp = self._request("POST", "/api/sdk/sessions", body, cid)
             if isinstance(resp, _Outcome):
                 if resp.value == DROP:
                     self._dead.add(cid)
@@ -220,8 +243,8 @@ class SentrialHTTPExporter:
                 self.new_ids[cid] = sid
             return _Outcome(OK)
 
-        sid = self._server_id(cid)
-        if sid is None:
+        server_sid = self._server_id(cid)
+        if server_sid is None:
             if cid not in self._dead:
                 self._warner.warn(
                     "no-session",
@@ -230,11 +253,13 @@ class SentrialHTTPExporter:
                 )
             return _Outcome(DROP)
         if kind == "event":
-            rec, body = self._fit(rec, lambda r: wire.event_body(r, sid))
-            return self._finish(self._request("POST", "/api/sdk/events", body, rec["id"], rec, sid))
+            rec, body = self._fit(rec, lambda r: wire.event_body(r, server_sid))
+            return self._finish(self._request("POST", "/api/sdk/events", body, rec["id"], rec, server_sid))
         if kind == "session_close":
             body = wire.close_body(rec)
-            return self._finish(self._request("PATCH", f"/api/sdk/sessions/{sid}", body, f"{cid}.close"))
+            return self._finish(
+                self._request("PATCH", f"/api/sdk/sessions/{server_sid}", body, f"{cid}.close")
+            )
         return _Outcome(DROP)
 
     @staticmethod
@@ -242,7 +267,10 @@ class SentrialHTTPExporter:
         return resp if isinstance(resp, _Outcome) else _Outcome(OK)
 
     def _fit(
-        self, rec: dict[str, Any], to_body: Callable[[dict[str, Any]], dict[str, Any]], max_bytes: int | None = None
+        self,
+        rec: dict[str, Any],
+        to_body: Callable[[dict[str, Any]], dict[str, Any]],
+        max_bytes: int | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         limit = max_bytes or self.max_event_bytes
         body = to_body(rec)
@@ -264,7 +292,10 @@ class SentrialHTTPExporter:
         for _attempt in range(6):
             try:
                 resp = self._client.request(
-                    method, path, content=dumps(body).encode("utf-8"), headers={"Idempotency-Key": idempotency_key}
+                    method,
+                    path,
+                    content=dumps(body).encode("utf-8"),
+                    headers={"Idempotency-Key": idempotency_key},
                 )
             except httpx.TransportError as exc:
                 self._warner.warn(
@@ -282,11 +313,17 @@ class SentrialHTTPExporter:
             if status == 413 and rec is not None and sid is not None:
                 shrink_limit = max(1_024, shrink_limit // 4)
                 rec, body = self._fit(rec, lambda r: wire.event_body(r, sid), shrink_limit)
-                self._warner.warn("413", "Sentrial API said an event was too large (413); re-sending it trimmed")
+                self._warner.warn(
+                    "413", "Sentrial API said an event was too large (413); re-sending it trimmed"
+                )
                 continue
             if status in RETRY_STATUSES:
                 self._warner.warn(
-                    f"status:{status}", "Sentrial API answered HTTP %s on %s %s; will retry", status, method, path.split("/sess_")[0]
+                    f"status:{status}",
+                    "Sentrial API answered HTTP %s on %s %s; will retry",
+                    status,
+                    method,
+                    path.split("/sess_")[0],
                 )
                 return _Outcome(RETRY, parse_retry_after(resp.headers.get("retry-after")))
             if status in (401, 403):
