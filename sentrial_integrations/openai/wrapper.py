@@ -1,0 +1,341 @@
+"""``wrap_openai`` (one client) and ``instrument_openai`` (every client): where the tracing is attached.
+
+Both attach the same per-call code (:mod:`.calls`) at the resource-method level:
+
+* ``wrap_openai`` sets instance attributes on the client's resource objects (``client.chat.completions``
+  ...): the client and its resources keep their classes, ``isinstance`` holds, nothing global changes,
+  and ``unwrap_openai`` deletes exactly what it set. The SDK caches ``with_raw_response`` /
+  ``with_streaming_response`` per resource and binds the resource method when it builds them, so
+  containers that already exist are rebuilt in place around the traced method; those built later pick
+  it up by themselves. ``copy()`` / ``with_options()`` return wrapped copies.
+* ``instrument_openai`` replaces the methods on the SDK's resource classes, idempotently, and
+  ``uninstrument_openai`` puts back exactly the functions it replaced.
+
+A traced method reached from inside another traced call only passes through, so wrapping twice, or
+wrapping an instrumented client, records each call once.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .calls import Options, Target, call_async, call_sync, internal_error
+from .mapping import OPS, Op
+
+if TYPE_CHECKING:
+    from ..core.client import SentrialClient
+
+T = TypeVar("T")
+
+_MARK = "__sentrial_openai__"
+_CONTAINERS = ("with_raw_response", "with_streaming_response")
+
+
+class _WrapState:
+    __slots__ = ("is_async", "opts", "patches")
+
+    def __init__(self, opts: Options, is_async: bool) -> None:
+        self.opts = opts
+        self.is_async = is_async
+        self.patches: list[tuple[Any, str, bool, Any]] = []  # (object, attribute, had it before, old value)
+
+    def set(self, obj: Any, name: str, value: Any) -> None:
+        d = vars(obj)
+        self.patches.append((obj, name, name in d, d.get(name)))
+        setattr(obj, name, value)
+
+
+_wrapped: weakref.WeakKeyDictionary[Any, _WrapState] = weakref.WeakKeyDictionary()
+_wrap_lock = threading.RLock()
+
+
+def _is_async_client(openai_client: Any) -> bool | None:
+    """True for AsyncOpenAI (and subclasses such as AsyncAzureOpenAI), False for OpenAI, else None."""
+    import openai
+
+    if isinstance(openai_client, openai.AsyncOpenAI):
+        return True
+    if isinstance(openai_client, openai.OpenAI):
+        return False
+    return None
+
+
+def _container_helpers(is_async: bool) -> dict[str, Callable[[Any], Any]] | None:
+    """The SDK's own builders of ``with_raw_response`` / ``with_streaming_response`` methods."""
+    try:
+        from openai import _legacy_response, _response
+    except Exception:  # pragma: no cover
+        return None
+    if is_async:
+        return {
+            "with_raw_response": _legacy_response.async_to_raw_response_wrapper,
+            "with_streaming_response": _response.async_to_streamed_response_wrapper,
+        }
+    return {
+        "with_raw_response": _legacy_response.to_raw_response_wrapper,
+        "with_streaming_response": _response.to_streamed_response_wrapper,
+    }
+
+
+def _cached_containers(openai_client: Any, resource: Any, path: tuple[str, ...]) -> list[tuple[str, Any]]:
+    """Raw/streaming containers of a resource that the SDK already built (and cached)."""
+    out = []
+    for name in _CONTAINERS:
+        cont = vars(resource).get(name)
+        if cont is not None:
+            out.append((name, cont))
+        node = vars(openai_client).get(name)  # client.with_raw_response.chat.completions
+        for part in path:
+            if node is None:
+                break
+            node = vars(node).get(part)
+        if node is not None:
+            out.append((name, node))
+    return out
+
+
+def _resolve(openai_client: Any, path: tuple[str, ...]) -> Any:
+    obj = openai_client
+    for part in path:
+        obj = getattr(obj, part)
+    return obj
+
+
+def _instance_method(
+    op: Op, opts: Options, target: Target, fn: Callable[..., Any], is_async: bool
+) -> Callable[..., Any]:
+    traced: Callable[..., Any]
+    if is_async:
+
+        async def traced_async(*args: Any, **kwargs: Any) -> Any:
+            return await call_async(op, opts, target, fn, args, kwargs)
+
+        traced = traced_async
+    else:
+
+        def traced_sync(*args: Any, **kwargs: Any) -> Any:
+            return call_sync(op, opts, target, fn, args, kwargs)
+
+        traced = traced_sync
+    functools.update_wrapper(traced, fn)
+    setattr(traced, _MARK, op)
+    return traced
+
+
+def _wrap_instance(openai_client: Any, opts: Options, is_async: bool) -> None:
+    with _wrap_lock:
+        if openai_client in _wrapped:
+            return
+        state = _WrapState(opts, is_async)
+        target = Target(openai_client, opts)
+        helpers = _container_helpers(is_async)
+        for op in OPS:
+            try:
+                resource = _resolve(openai_client, op.path)
+                fn = getattr(resource, op.method)
+            except Exception:  # this SDK version has no such method
+                continue
+            traced = _instance_method(op, opts, target, fn, is_async)
+            state.set(resource, op.method, traced)
+            for name, cont in _cached_containers(openai_client, resource, op.path):
+                if op.method not in vars(cont):
+                    continue
+                if helpers is not None:
+                    state.set(cont, op.method, helpers[name](traced))
+        _hook_copy(openai_client, state)
+        _wrapped[openai_client] = state
+
+
+def _hook_copy(openai_client: Any, state: _WrapState) -> None:
+    original = openai_client.copy
+
+    def copy(*args: Any, **kwargs: Any) -> Any:
+        new = original(*args, **kwargs)
+        try:
+            if new is not openai_client:
+                _wrap_instance(new, state.opts, state.is_async)
+        except Exception as exc:
+            internal_error(exc, "with_options")
+        return new
+
+    functools.update_wrapper(copy, original)
+    state.set(openai_client, "copy", copy)
+    state.set(openai_client, "with_options", copy)
+
+
+def wrap_openai(
+    openai_client: T,
+    client: SentrialClient | None = None,
+    *,
+    provider: str | None = None,
+    session_name: str | None = None,
+    agent_name: str | None = None,
+    user_id: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    include_usage: bool | None = None,
+) -> T:
+    """Record every LLM call of ``openai_client`` (OpenAI, AsyncOpenAI, Azure or a subclass) as Sentrial
+    events, and return that same client. Nothing the caller sees changes.
+
+    ``client``: the SentrialClient (default: :func:`get_client` at call time). Calls inside a session
+    (``client.session(...)``, a LangChain or LlamaIndex run) join it; other calls get a session each,
+    named ``session_name`` (default ``openai.<method>``) with ``agent_name``, ``user_id`` and
+    ``metadata``. ``provider`` overrides the detected provider (``openai`` / ``azure``).
+    ``include_usage``: ask streams for their usage chunk (hidden from the caller) — default on, except
+    for Azure API versions older than 2024-09-01; pass False for servers that refuse ``stream_options``.
+    """
+    try:
+        is_async = _is_async_client(openai_client)
+        if is_async is None:
+            internal_error(TypeError(f"not an OpenAI client: {type(openai_client).__name__}"), "wrap_openai")
+            return openai_client
+        opts = Options(
+            client,
+            provider=provider,
+            session_name=session_name,
+            agent_name=agent_name,
+            user_id=user_id,
+            metadata=metadata,
+            include_usage=include_usage,
+        )
+        _wrap_instance(openai_client, opts, is_async)
+    except Exception as exc:
+        internal_error(exc, "wrap_openai")
+    return openai_client
+
+
+def unwrap_openai(openai_client: T) -> T:
+    """Undo :func:`wrap_openai` on this client (copies made meanwhile stay wrapped)."""
+    try:
+        with _wrap_lock:
+            state = _wrapped.pop(openai_client, None)
+            if state is None:
+                return openai_client
+            for obj, name, had, old in reversed(state.patches):
+                if had:
+                    setattr(obj, name, old)
+                else:
+                    vars(obj).pop(name, None)
+            # containers built while wrapped hold the traced method: rebuild them around the original
+            helpers = _container_helpers(state.is_async)
+            for op in OPS:
+                try:
+                    resource = _resolve(openai_client, op.path)
+                except Exception:
+                    continue
+                for name, cont in _cached_containers(openai_client, resource, op.path):
+                    current = vars(cont).get(op.method)
+                    if current is not None and hasattr(current, _MARK) and helpers is not None:
+                        setattr(cont, op.method, helpers[name](getattr(resource, op.method)))
+    except Exception as exc:
+        internal_error(exc, "unwrap_openai")
+    return openai_client
+
+
+# --- class level --------------------------------------------------------------------------------
+
+_class_patches: dict[tuple[type, str], tuple[Any, Any]] = {}  # (class, name) -> (original, ours)
+_class_lock = threading.Lock()
+_targets: weakref.WeakKeyDictionary[Any, Target] = weakref.WeakKeyDictionary()
+
+
+def _target_of(openai_client: Any, opts: Options) -> Target:
+    target = _targets.get(openai_client)
+    if target is None:
+        target = _targets[openai_client] = Target(openai_client, opts)
+    return target
+
+
+def _class_method(op: Op, opts: Options, original: Any, is_async: bool) -> Callable[..., Any]:
+    method: Callable[..., Any]
+    if is_async:
+
+        async def method_async(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return await call_async(
+                op, opts, _target_of(self._client, opts), original.__get__(self), args, kwargs
+            )
+
+        method = method_async
+    else:
+
+        def method_sync(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return call_sync(op, opts, _target_of(self._client, opts), original.__get__(self), args, kwargs)
+
+        method = method_sync
+    functools.update_wrapper(method, original)
+    setattr(method, _MARK, op)
+    return method
+
+
+def instrument_openai(
+    client: SentrialClient | None = None,
+    *,
+    provider: str | None = None,
+    session_name: str | None = None,
+    agent_name: str | None = None,
+    user_id: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    include_usage: bool | None = None,
+) -> bool:
+    """Trace every OpenAI client of the process (existing and future) by patching the SDK's resource
+    classes. Idempotent: returns False if already instrumented. Options as in :func:`wrap_openai`.
+
+    Raw/streaming containers (``with_raw_response``) that existed before this call keep the
+    untraced method; ``wrap_openai`` also handles those.
+    """
+    opts = Options(
+        client,
+        provider=provider,
+        session_name=session_name,
+        agent_name=agent_name,
+        user_id=user_id,
+        metadata=metadata,
+        include_usage=include_usage,
+    )
+    with _class_lock:
+        if _class_patches:
+            return False
+        _targets.clear()
+        for op in OPS:
+            try:
+                module = importlib.import_module(op.module)
+            except Exception as exc:
+                internal_error(exc, "instrument_openai")
+                continue
+            for cls_name, is_async in ((op.sync_cls, False), (op.async_cls, True)):
+                cls = getattr(module, cls_name, None)
+                if not isinstance(cls, type):
+                    continue
+                original = vars(cls).get(op.method)
+                if original is None or hasattr(original, _MARK):
+                    continue
+                ours = _class_method(op, opts, original, is_async)
+                setattr(cls, op.method, ours)
+                _class_patches[(cls, op.method)] = (original, ours)
+    return True
+
+
+def uninstrument_openai() -> bool:
+    """Put back exactly the methods :func:`instrument_openai` replaced; False if it was not active."""
+    with _class_lock:
+        if not _class_patches:
+            return False
+        for (cls, name), (original, ours) in _class_patches.items():
+            if vars(cls).get(name) is ours:
+                setattr(cls, name, original)
+            else:  # someone patched over us: leave their function (it may call ours, which passes through)
+                internal_error(
+                    RuntimeError(f"{cls.__name__}.{name} was replaced by someone else"), "uninstrument"
+                )
+        _class_patches.clear()
+        _targets.clear()
+    return True
+
+
+def is_instrumented() -> bool:
+    return bool(_class_patches)
