@@ -749,6 +749,9 @@ class Tracker:
     def _root_exit(self, run: Run, rec: SpanRecord, result: Any) -> None:
         _reset_session(rec)
         C = self.C
+        # The result is kept for the session output; never a generator (that would keep a dropped
+        # stream alive, and its finalizer is what ends the run).
+        keep = run.owned and not (inspect.isgenerator(result) or inspect.isasyncgen(result))
         with run.lock:
             if run.closed:
                 return
@@ -761,10 +764,11 @@ class Tracker:
                 elif inspect.isasyncgen(gen):
                     result.response_gen = wrap_async(self, run, gen)
                     run.pending += 1
-                else:
+                elif keep:
                     run.result = result
             else:
-                run.result = result
+                if keep:
+                    run.result = result
                 if isinstance(result, C.StreamingAgentChatResponse) and id(result) not in run.writers_done:
                     writer = getattr(result, "write_response_to_history_thread", None) or getattr(
                         result, "awrite_response_to_history_task", None

@@ -173,3 +173,38 @@ async def test_claim_visible_in_the_openai_http_request(li_client, openai_server
         ("llm_call", "llm:inner:inner-model"),
     ]
     assert [e["span_id"] for e in evs if e["type"] == "llm_call"] == [c.span_id for c in claims if c]
+
+
+async def test_with_the_openai_integration_one_call_is_one_event(li_client, openai_server):
+    """Both integrations active: the OpenAI wrapper takes each claim and records the call; LlamaIndex
+    records the run, the tool call, and no LLM event of its own."""
+    from sentrial_integrations.openai import instrument_openai, uninstrument_openai
+
+    openai_server.script(chat(tool_calls=[("add", {"a": 2, "b": 3}, "c1")]), chat("5"))
+
+    def add(a: int, b: int) -> int:
+        """Add."""
+        return a + b
+
+    instrument_openai(li_client)
+    try:
+        llm = OpenAI(model="gpt-4o-mini", api_base=openai_server.url, api_key="sk-test", max_retries=0)
+        assert str(await FunctionAgent(tools=[FunctionTool.from_defaults(add)], llm=llm).run("2+3?")) == "5"
+    finally:
+        uninstrument_openai()
+    (s,) = sessions(li_client)  # the wrapper recorded into the LlamaIndex run's session
+    assert (s["name"], s["status"]) == ("FunctionAgent.run", "success")
+    evs = events(li_client, s["id"])
+    assert [brief(e) for e in evs] == [
+        ("llm_call", "llm:openai:gpt-4o-mini"),
+        ("decision", "decision"),
+        ("tool_call", "add"),
+        ("llm_call", "llm:openai:gpt-4o-mini"),
+    ]
+    first, decision, _, final = evs
+    # recorded by the wrapper (it asks for stream usage itself) under the LlamaIndex LLM spans
+    assert first["span_id"].startswith("OpenAI.astream_chat-") and final["span_id"].startswith(
+        "OpenAI.astream_chat-"
+    )
+    assert decision["parent_span_id"] == first["span_id"]
+    assert first["output"]["tokens"]["total"] == 17 and final["output"]["content"] == "5"

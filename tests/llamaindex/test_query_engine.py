@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import gc
+import sys
 
 import pytest
-from llama_index.core.llms import MockLLM
+from llama_index.core.llms import CompletionResponse, MockLLM
 from llama_index.core.llms.callbacks import llm_completion_callback
 
 from sentrial_integrations import SentrialClient
@@ -180,3 +181,57 @@ def test_query_error_closes_with_error(li_client, index):
     assert evs[2]["error"]["message"] == "model down"
     assert evs[2]["parent_span_id"] == evs[1]["span_id"]
     assert s["error_count"] >= 1
+
+
+class FailingStream(MockLLM):
+    """Streams one chunk, then the connection breaks."""
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt, formatted=False, **kwargs):
+        def gen():
+            yield CompletionResponse(text="par", delta="par")
+            raise ConnectionError("stream broke")
+
+        return gen()
+
+
+def test_stream_failing_midway(li_client, index):
+    qe = index.as_query_engine(llm=FailingStream(), similarity_top_k=1, streaming=True)
+    response = qe.query("Where is Paris?")
+    received = []
+    with pytest.raises(ConnectionError, match="stream broke"):
+        for chunk in response.response_gen:
+            received.append(chunk)
+    assert received == ["par"]
+    (s,) = sessions(li_client)
+    assert s["status"] == "error"
+    assert s["failure_reason"] == "ConnectionError: stream broke"
+    evs = events(li_client, s["id"])
+    assert [brief(e) for e in evs] == [
+        ("tool_call", "retrieve"),
+        ("llm_call", "llm:mock:unknown"),
+        ("error", None),
+    ]
+    llm, err = evs[1], evs[2]
+    assert llm["output"]["content"] == "par"
+    assert llm["error"]["type"] == "ConnectionError"
+    assert err["error"]["message"] == "stream broke"
+    assert err["parent_span_id"] == llm["span_id"]
+
+
+def test_no_state_left_behind(li_client, index):
+    # the package attribute ``instrument`` is the function; the module is in sys.modules
+    instrument_module = sys.modules["sentrial_integrations.llamaindex.instrument"]
+
+    qe = index.as_query_engine(llm=MockLLM(max_tokens=2), similarity_top_k=1)
+    qe.query("a")
+    list(index.as_query_engine(llm=MockLLM(max_tokens=2), streaming=True).query("b").response_gen)
+    dropped = index.as_query_engine(llm=MockLLM(max_tokens=2), streaming=True).query("c")
+    del dropped
+    with li_client.session("stray"):
+        stream = MockLLM(max_tokens=2).stream_complete("never read")
+        del stream
+    gc.collect()
+    tracker = instrument_module._installed.tracker
+    assert tracker.runs == {} and tracker.spans == {}
+    assert [s["status"] for s in sessions(li_client)] == ["success"] * 4
