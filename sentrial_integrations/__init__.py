@@ -1,6 +1,6 @@
 """sentrial_integrations: one-line Sentrial tracing for LangChain, LangGraph, OpenAI and LlamaIndex agents."""
 
-from .core.client import Session, SentrialClient, SentrialUsageError, configure, get_client
+from .core.client import SentrialClient, SentrialUsageError, Session, configure, get_client
 from .core.context import current_session
 from .core.pricing import estimate_cost, set_price
 

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     agent_name TEXT,
     user_id TEXT,
     parent_session_id TEXT,
+    convo_id TEXT,
     project_id TEXT,
     metadata TEXT,
     started_at REAL,
@@ -129,6 +130,7 @@ class Store:
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=NORMAL")
                 self._conn.executescript(_SCHEMA)
+                self._migrate()
                 self._conn.execute(
                     "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
                 )
@@ -137,6 +139,12 @@ class Store:
             self._conn.execute("SELECT count(*) FROM sessions").fetchone()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open Sentrial store at {path}: {exc}") from None
+
+    def _migrate(self) -> None:
+        """Add columns that stores made by earlier versions lack."""
+        cols = {r[1] for r in self._conn.execute("PRAGMA table_info(sessions)")}
+        if "convo_id" not in cols:
+            self._conn.execute("ALTER TABLE sessions ADD COLUMN convo_id TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -177,14 +185,15 @@ class Store:
 
     def _insert_session(self, conn: sqlite3.Connection, rec: dict[str, Any]) -> None:
         conn.execute(
-            "INSERT OR IGNORE INTO sessions(id, name, status, agent_name, user_id, parent_session_id, project_id,"
-            " metadata, started_at) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO sessions(id, name, status, agent_name, user_id, parent_session_id, convo_id,"
+            " project_id, metadata, started_at) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
             (
                 rec["session_id"],
                 rec.get("name"),
                 rec.get("agent_name") or rec.get("name"),
                 rec.get("user_id"),
                 rec.get("parent_session_id"),
+                rec.get("convo_id"),
                 rec.get("project_id"),
                 _dumps(rec.get("metadata") or {}),
                 rec.get("ts"),

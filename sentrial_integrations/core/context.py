@@ -49,6 +49,18 @@ def current_span_id() -> str | None:
     return _current_span.get()
 
 
+def set_current_span(span_id: str | None) -> contextvars.Token[str | None]:
+    """Make ``span_id`` the parent of events recorded from now on in this context."""
+    return _current_span.set(span_id)
+
+
+def reset_current_span(token: contextvars.Token[str | None]) -> None:
+    try:
+        _current_span.reset(token)
+    except ValueError:  # the token was made in another context (callbacks run in a copied context)
+        _current_span.set(None)
+
+
 @contextmanager
 def span(span_id: str | None) -> Iterator[None]:
     token = _current_span.set(span_id)
@@ -68,6 +80,9 @@ class LLMClaim:
     runs. An inner layer (the OpenAI wrapper) that sees a claim not yet taken takes it: it records the
     LLM event itself (it has the exact request, response, usage and timing) using the claim's session
     and span ids, and the outer layer then skips its own LLM event. Innermost layer wins.
+
+    The layer that takes the claim also records what belongs to that call: the decision event when
+    the response calls tools, and the error event when the call fails. The outer layer skips those too.
     """
 
     __slots__ = ("parent_span_id", "session", "span_id", "taken")
@@ -88,6 +103,18 @@ def close_llm_claim(token: contextvars.Token[LLMClaim | None]) -> None:
         _llm_claim.reset(token)
     except ValueError:
         _llm_claim.set(None)
+
+
+def release_llm_claim(claim: LLMClaim, token: contextvars.Token[LLMClaim | None]) -> bool:
+    """For the outer layer, when its LLM call ends: close the claim and say whether it was taken.
+
+    The claim is marked taken on release, so a claim left visible in a context that could not be
+    reset (async callbacks run in a copied context) can never be taken later by an unrelated call.
+    """
+    taken = claim.taken
+    claim.taken = True
+    close_llm_claim(token)
+    return taken
 
 
 def take_llm_claim() -> LLMClaim | None:

@@ -9,8 +9,9 @@ from typing import Any
 
 def _get(obj: Any, *names: str) -> Any:
     """First attribute or key of ``obj`` among ``names`` that is not None."""
+    is_map = type(obj) is dict or isinstance(obj, Mapping)  # exact-dict check first: ABC checks are slow
     for name in names:
-        v = obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+        v = obj.get(name) if is_map else getattr(obj, name, None)
         if v is not None:
             return v
     return None

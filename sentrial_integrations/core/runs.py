@@ -34,6 +34,7 @@ def open_run(
     metadata: dict[str, Any] | None = None,
     agent_name: str | None = None,
     user_id: str | None = None,
+    convo_id: str | None = None,
     session: Session | str | None = None,
     join_current: bool = True,
 ) -> RunTarget:
@@ -50,5 +51,5 @@ def open_run(
         if cur is not None:
             return RunTarget(cur.client, cur.id, owned=False)
     c = client or get_client()
-    sid = c.create_session(name, metadata, agent_name=agent_name, user_id=user_id)
+    sid = c.create_session(name, metadata, agent_name=agent_name, user_id=user_id, convo_id=convo_id)
     return RunTarget(c, sid, owned=True)

@@ -38,6 +38,22 @@ _SNAP_ITEMS = 2_000
 _SNAP_NODES = 5_000
 
 
+class Owned:
+    """Marks a value the caller built for us and will not mutate: :func:`snapshot` does not copy it.
+
+    Translators wrap the dicts and lists they assemble from framework objects, so the caller's
+    thread pays no copy; the worker unwraps and converts it.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Owned({self.value!r})"
+
+
 def snapshot(value: Any) -> Any:
     """Copy plain containers (bounded) so later mutation by the caller cannot change the record."""
     t = type(value)
@@ -133,6 +149,8 @@ class _Converter:
             self.stack.discard(oid)
 
     def _conv_object(self, value: Any, t: type, depth: int) -> Any:
+        if t is Owned:
+            return self.conv(value.value, depth)
         if isinstance(value, Mapping):
             return self._conv_mapping(value, depth)
         if t is list or t is tuple or isinstance(value, (list, tuple, set, frozenset)):

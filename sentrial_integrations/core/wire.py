@@ -140,6 +140,7 @@ def record_from_session_body(body: dict[str, Any], session_id: str, ts: float) -
         "agent_name": body.get("agentName"),
         "user_id": body.get("userId"),
         "parent_session_id": body.get("parentSessionId"),
+        "convo_id": body.get("convoId"),
         "metadata": metadata,
         "project_id": (metadata or {}).get("project_id"),
         "ts": parse_iso(body.get("startedAt")) or ts,

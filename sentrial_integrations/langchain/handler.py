@@ -24,7 +24,14 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from ..core import context as _ctx
 from ..core.client import SentrialClient, Session, get_client
-from ..core.context import LLMClaim, close_llm_claim, current_session, open_llm_claim
+from ..core.context import (
+    LLMClaim,
+    current_session,
+    open_llm_claim,
+    release_llm_claim,
+    reset_current_span,
+    set_current_span,
+)
 from ..core.llm import decision_from_tool_calls
 from ..core.log import RateLimitedWarner
 from . import mapping as _m
@@ -497,14 +504,12 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         claim = run.claim
         if claim is None:
             return False
-        taken = claim.taken
-        # Taken from now on: if the reset below cannot reach the model's context (LangChain runs async
-        # end callbacks in a copied context), the stale claim stays inert.
-        claim.taken = True
-        if run.claim_token is not None:
-            close_llm_claim(run.claim_token)
-            run.claim_token = None
-        return taken
+        token, run.claim_token = run.claim_token, None
+        if token is None:
+            taken = claim.taken
+            claim.taken = True
+            return taken
+        return release_llm_claim(claim, token)
 
     def on_llm_end(
         self, response: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
@@ -617,16 +622,13 @@ class SentrialCallbackHandler(BaseCallbackHandler):
             call_id = kwargs.get("tool_call_id")
             run.meta = _m.event_metadata(metadata, {"tool_call_id": call_id} if call_id else None)
             # Events recorded by other integrations inside the tool's body nest under the tool.
-            run.span_token = _ctx._current_span.set(run.span)
+            run.span_token = set_current_span(run.span)
         except Exception as exc:
             _internal("on_tool_start", exc)
 
     def _reset_span(self, run: _Run) -> None:
         if run.span_token is not None:
-            try:
-                _ctx._current_span.reset(run.span_token)
-            except ValueError:  # ended in another context: nothing of ours is left in this one
-                pass
+            reset_current_span(run.span_token)
             run.span_token = None
 
     def on_tool_end(

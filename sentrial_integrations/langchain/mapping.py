@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..core.llm import normalize_tool_calls, normalize_usage
+from ..core.serialize import Owned
 
 _ROLES = {
     "human": "user",
@@ -61,26 +62,6 @@ class LazyMessages:
 
     def __repr__(self) -> str:
         return f"LazyMessages({len(self.messages)} messages)"
-
-
-class Owned:
-    """A value this module just built and nobody else holds (tool calls, a decision, event metadata).
-
-    The core copies plain containers on the caller's thread so that later mutation cannot change a
-    record; a value no one can mutate does not need that copy. Wrapped, it is kept by reference and
-    converted by the pipeline worker (through ``model_dump``, like LazyMessages).
-    """
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def model_dump(self, **_: Any) -> Any:
-        return self.value
-
-    def __repr__(self) -> str:
-        return f"Owned({self.value!r})"
 
 
 def message_dict(message: Any) -> Any:
