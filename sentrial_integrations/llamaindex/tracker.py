@@ -722,6 +722,17 @@ class Tracker:
         elif isinstance(exc, Exception):
             self._error(run, exc, rec.anchor)
 
+    def _cancelled(self, event: Any) -> None:
+        """A workflow run cancelled by its caller (``handler.cancel_run()``) ends ``abandoned``."""
+        rec = self.spans.get(event.span_id) if event.span_id is not None else None
+        if rec is None or rec is not rec.run.root:
+            return  # a cancelled step is the workflow's business
+        run = rec.run
+        with run.lock:
+            if run.status == "success":
+                reason = getattr(event, "reason", None)
+                run.status, run.failure = "abandoned", reason if isinstance(reason, str) else "cancelled"
+
     def _error(self, run: Run, exc: BaseException, parent: str | None, tool_name: str | None = None) -> None:
         """One error event per exception (a wrapper raised ``from`` it counts as the same one)."""
         try:
@@ -927,6 +938,8 @@ class Tracker:
             handler = self._event_handlers.get(base)
             if handler is not None:
                 break
+        if handler is None and t.__name__ == "SpanCancelledEvent":  # llama-index-workflows
+            handler = self._cancelled
         self.events[t] = handler
         return handler
 

@@ -248,3 +248,17 @@ async def test_agent_workflow_streamed_events(li_client, openai_server):
         ("tool_call", "add"),
         ("llm_call", "llm:openai:gpt-4o-mini"),
     ]
+
+
+async def test_cancelled_run_is_abandoned(li_client, openai_server):
+    from llama_index.core.agent.workflow import AgentInput
+
+    openai_server.script(chat("too late", delay=1.0))
+    handler = make_agent(openai_server).run("slow question")
+    async for ev in handler.stream_events():
+        if isinstance(ev, AgentInput):  # the run has started; the model has not answered
+            await handler.cancel_run()
+            break
+    (s,) = sessions(li_client)
+    assert (s["name"], s["status"]) == ("FunctionAgent.run", "abandoned")
+    assert s["failure_reason"] == "workflow cancelled by user"
