@@ -90,7 +90,8 @@ class SentrialClient:
         self._warner = RateLimitedWarner()
         self._sessions: dict[str, _SessionState] = {}
         self._closed_ids: OrderedDict[str, None] = OrderedDict()
-        self._pipeline: Pipeline | None = None
+        self._pipeline: Pipeline | None = None  # the main destination (Sentrial API or local store)
+        self._pipelines: list[Pipeline] = []  # all destinations (plus OTLP when configured)
         self._shutdown = False
         self.config: Config = resolve(
             api_key,
@@ -131,10 +132,45 @@ class SentrialClient:
             self._http_exporter_cls = sentrial_http.SentrialHTTPExporter
         if cfg.mode != "disabled":
             self._pipeline = Pipeline(cfg, self._make_exporter, self._warner)
-            self._put = self._pipeline.put
+            self._pipelines = [self._pipeline]
+            if cfg.otlp_endpoint:
+                self._add_otlp_pipeline()
+            self._put = self._make_put()
         else:
             self._put = _discard
         _register(self)
+
+    def _add_otlp_pipeline(self) -> None:
+        try:
+            from .exporters.otlp import OTLPExporter
+        except ImportError as exc:
+            self._warner.warn(
+                "otlp-import",
+                "Sentrial: SENTRIAL_OTLP_ENDPOINT is set but the OpenTelemetry exporter is not installed "
+                "(pip install 'sentrial-integrations[otel]'): %s",
+                exc,
+            )
+            return
+        cfg = self.config
+
+        def make(spool: Spool | None) -> Any:
+            assert cfg.otlp_endpoint is not None
+            return OTLPExporter(cfg.otlp_endpoint, headers=cfg.otlp_headers, timeout=cfg.request_timeout)
+
+        self._pipelines.append(Pipeline(cfg, make, self._warner, destination=cfg.otlp_destination_key()))
+
+    def _make_put(self) -> Any:
+        if len(self._pipelines) == 1:
+            return self._pipelines[0].put
+        puts = [p.put for p in self._pipelines]
+
+        def fan_out(op: tuple[Any, ...]) -> bool:
+            ok = True
+            for put in puts:
+                ok = put(op) and ok
+            return ok
+
+        return fan_out
 
     def _make_exporter(self, spool: Spool | None) -> Any:
         cfg = self.config
@@ -549,23 +585,28 @@ class SentrialClient:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything queued so far is delivered; ``False`` if ``timeout`` passed first."""
-        if self._pipeline is None:
-            return True
         try:
-            return self._pipeline.flush(timeout)
+            return self._each(lambda p, t: p.flush(t), timeout)
         except Exception as exc:
             self._internal(exc, "flush")
             return False
 
     def persist(self, timeout: float | None = None) -> bool:
         """Wait until everything queued so far is delivered or safely in the disk spool."""
-        if self._pipeline is None:
-            return True
         try:
-            return self._pipeline.persist(timeout)
+            return self._each(lambda p, t: p.persist(t), timeout)
         except Exception as exc:
             self._internal(exc, "persist")
             return False
+
+    def _each(self, call: Any, timeout: float | None) -> bool:
+        """Run ``call(pipeline, remaining_timeout)`` on every pipeline within one overall timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        ok = True
+        for p in self._pipelines:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ok = call(p, remaining) and ok
+        return ok
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Close open sessions as ``abandoned``, deliver what is queued (within ``timeout``), stop."""
@@ -579,9 +620,8 @@ class SentrialClient:
                     self.close_session(
                         sid, "abandoned", failure_reason="the process ended before the session was closed"
                     )
-            if self._pipeline is None:
-                return True
-            return self._pipeline.shutdown(timeout)
+            budget = self.config.exit_timeout if timeout is None else timeout
+            return self._each(lambda p, t: p.shutdown(t), budget)
         except Exception as exc:
             self._internal(exc, "shutdown")
             return False
@@ -593,9 +633,10 @@ class SentrialClient:
         return self._pipeline.stats()
 
     def _after_fork_in_child(self) -> None:
-        if self._pipeline is not None and not self._shutdown:
-            self._pipeline.after_fork_in_child()
-            self._put = self._pipeline.put
+        if self._pipelines and not self._shutdown:
+            for p in self._pipelines:
+                p.after_fork_in_child()
+            self._put = self._make_put()
 
 
 def _discard(op: tuple[Any, ...]) -> bool:

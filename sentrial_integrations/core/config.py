@@ -78,6 +78,9 @@ class Config:
     redact_pii: bool = False
     redact: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
     prices: dict[str, Price] | None = None
+    # OpenTelemetry fan-out (extra "otel"): spans also go to this OTLP/HTTP endpoint
+    otlp_endpoint: str | None = None
+    otlp_headers: dict[str, str] | None = field(default=None, repr=False)
     # safety
     allow_insecure_http: bool = False
     handle_sigterm: bool = True
@@ -95,6 +98,9 @@ class Config:
         else:
             raw = f"local|{os.path.abspath(self.local_path or default_local_path())}"
         return hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()[:16]
+
+    def otlp_destination_key(self) -> str:
+        return hashlib.sha256(f"otlp|{self.otlp_endpoint}".encode("utf-8", "replace")).hexdigest()[:16]
 
     def resolved_spool_dir(self) -> str:
         if self.spool_path:
@@ -136,6 +142,11 @@ def resolve(
     )
     if cfg.mode == "local" and not cfg.local_path:
         cfg.local_path = default_local_path()
+    if env.get("SENTRIAL_OTLP_ENDPOINT"):
+        cfg.otlp_endpoint = env["SENTRIAL_OTLP_ENDPOINT"]
+    if env.get("SENTRIAL_OTLP_HEADERS"):
+        pairs = (item.split("=", 1) for item in env["SENTRIAL_OTLP_HEADERS"].split(",") if "=" in item)
+        cfg.otlp_headers = {k.strip(): v.strip() for k, v in pairs}
     if env_flag("SENTRIAL_REDACT_PII"):
         cfg.redact_pii = True
     if env_flag("SENTRIAL_ALLOW_INSECURE_HTTP"):

@@ -272,8 +272,10 @@ class Pipeline:
         cfg: Config,
         make_exporter: Callable[[Spool | None], Exporter],
         warner: RateLimitedWarner,
+        destination: str | None = None,
     ) -> None:
         self.cfg = cfg
+        self.destination = destination or cfg.destination_key()
         self._make_exporter = make_exporter
         self._warner = warner
         self._queue: deque[tuple[Any, ...]] = deque()
@@ -408,7 +410,7 @@ class Pipeline:
 
     def _open_spool(self) -> None:
         try:
-            path = os.path.join(self.cfg.resolved_spool_dir(), f"spool-{self.cfg.destination_key()}.db")
+            path = os.path.join(self.cfg.resolved_spool_dir(), f"spool-{self.destination}.db")
             self._spool = Spool(path, self.cfg.spool_max_bytes)
             adopted = self._spool.adopt_orphans()
             if adopted:
