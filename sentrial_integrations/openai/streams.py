@@ -46,6 +46,17 @@ def is_raw_response(obj: Any) -> bool:
     return isinstance(obj, _RAW_TYPES)
 
 
+def _forget_usage(chunk: Any) -> None:
+    """With ``include_usage`` every chunk carries ``"usage": null``; without it the field is unset.
+    Unset it again, so that ``to_dict()`` / ``to_json()`` / ``model_fields_set`` are what they would be."""
+    try:
+        chunk.__pydantic_fields_set__.discard("usage")
+    except AttributeError:  # pydantic v1
+        fields_set = getattr(chunk, "__fields_set__", None)
+        if fields_set is not None:
+            fields_set.discard("usage")
+
+
 # --- accumulators: one per stream; ``feed`` runs once per chunk and must stay cheap -----------------
 
 
@@ -113,8 +124,7 @@ class ChatAccumulator:
             if self.hide_usage and not choices:
                 return False
         if self.hide_usage:
-            # with include_usage every chunk carries "usage": null; without it the field is unset
-            chunk.__pydantic_fields_set__.discard("usage")
+            _forget_usage(chunk)
         return True
 
     @staticmethod
@@ -219,7 +229,7 @@ class CompletionAccumulator:
             if self.hide_usage and not choices:
                 return False
         if self.hide_usage:
-            chunk.__pydantic_fields_set__.discard("usage")
+            _forget_usage(chunk)
         return True
 
     def result(self) -> Result:
@@ -484,14 +494,13 @@ class _RawWatch:
         call = self.call
         if call.done or self.handed:
             return
+        raw = self.raw
+        if out is None and not _is_sse(raw) and not _is_async_raw(raw) and _body_in_memory(raw):
+            try:
+                out = self.parse()  # from memory: no I/O
+            except Exception:  # a body the SDK cannot parse: recorded without output
+                out = None
         try:
-            if (
-                out is None
-                and not _is_sse(self.raw)
-                and _body_in_memory(self.raw)
-                and not _is_async_raw(self.raw)
-            ):
-                out = self.parse()
             if out is not None and not is_stream(out):
                 call.finish(RESULT_MAPPERS[call.op.kind](out))
             else:

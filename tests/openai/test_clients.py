@@ -182,3 +182,18 @@ def test_not_an_openai_client_is_returned_untouched(local_client, caplog_sentria
     thing = object()
     assert wrap_openai(thing, local_client) is thing
     assert "not an OpenAI client" in caplog_sentrial.text
+
+
+async def test_instrument_covers_async_clients_and_raw_containers(make_oai, openai_server, local_client):
+    openai_server.script(chat("async global"), chat("raw global"))
+    instrument_openai(local_client, session_name="instrumented")
+    client = make_oai(AsyncOpenAI)
+    await client.chat.completions.create(model="gpt-4o-mini", messages=USER_MSG)
+    raw = await client.with_raw_response.chat.completions.create(model="gpt-4o-mini", messages=USER_MSG)
+    raw.parse()
+    uninstrument_openai()
+    store = read_store(local_client)
+    sessions = store.list_sessions()
+    assert [s["name"] for s in sessions] == ["instrumented", "instrumented"]
+    contents = sorted(e["output"]["content"] for s in sessions for e in store.get_events(s["id"]))
+    assert contents == ["async global", "raw global"]
