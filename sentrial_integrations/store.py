@@ -16,6 +16,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+try:  # optional accelerator
+    import orjson as _orjson
+except ImportError:  # pragma: no cover
+    _orjson = None
+
 SCHEMA_VERSION = 1
 DEFAULT_TIMEOUT_AFTER_S = 24 * 3600
 
@@ -78,6 +83,11 @@ class StoreError(Exception):
 def _dumps(value: Any) -> str | None:
     if value is None:
         return None
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(value).decode("utf-8")
+        except TypeError:
+            pass
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -168,19 +178,30 @@ class Store:
     # --- writing ---------------------------------------------------------------------------------
 
     def ingest(self, records: Iterable[dict[str, Any]]) -> int:
-        """Apply records (session_start / event / session_close) in one transaction. Idempotent."""
+        """Apply records (session_start / event / session_close) in one transaction. Idempotent.
+
+        Consecutive events are inserted together (one statement per session), so a batch of events
+        costs one round through SQLite rather than two statements each.
+        """
         n = 0
+        pending: list[dict[str, Any]] = []
         with self._tx() as conn:
             for rec in records:
                 kind = rec.get("kind")
                 if kind == "event":
-                    n += self._insert_event(conn, rec)
-                elif kind == "session_start":
+                    pending.append(rec)
+                    continue
+                if pending:
+                    n += self._insert_events(conn, pending)
+                    pending = []
+                if kind == "session_start":
                     self._insert_session(conn, rec)
                     n += 1
                 elif kind == "session_close":
                     self._close_session(conn, rec)
                     n += 1
+            if pending:
+                n += self._insert_events(conn, pending)
         return n
 
     def _insert_session(self, conn: sqlite3.Connection, rec: dict[str, Any]) -> None:
@@ -200,46 +221,59 @@ class Store:
             ),
         )
 
-    def _insert_event(self, conn: sqlite3.Connection, rec: dict[str, Any]) -> int:
-        payload = {k: rec.get(k) for k in _PAYLOAD_FIELDS if rec.get(k) is not None}
-        if rec.get("error") is not None:
-            payload["error"] = rec["error"]
+    @staticmethod
+    def _event_row(rec: dict[str, Any]) -> tuple[tuple[Any, ...], bool]:
+        payload = {k: rec[k] for k in _PAYLOAD_FIELDS if rec.get(k) is not None}
         err = rec.get("error")
         err_text = None
         if err:
+            payload["error"] = err
             err_text = err.get("message") if isinstance(err, dict) else str(err)
             err_text = err_text or (err.get("type") if isinstance(err, dict) else None) or "error"
-        cur = conn.execute(
+        row = (
+            rec["id"],
+            rec["session_id"],
+            rec.get("seq"),
+            rec.get("type") or "tool_call",
+            rec.get("name"),
+            rec.get("ts"),
+            rec.get("duration_ms"),
+            rec.get("span_id"),
+            rec.get("parent_span_id"),
+            rec.get("model"),
+            rec.get("provider"),
+            rec.get("prompt_tokens"),
+            rec.get("completion_tokens"),
+            rec.get("total_tokens"),
+            rec.get("cost"),
+            err_text,
+            _dumps(payload),
+        )
+        return row, bool(rec.get("type") == "error" or err_text)
+
+    def _insert_events(self, conn: sqlite3.Connection, recs: list[dict[str, Any]]) -> int:
+        # per session: (plain rows, error rows), so each executemany's rowcount is that session's count
+        groups: dict[str, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]] = {}
+        for rec in recs:
+            row, is_error = self._event_row(rec)
+            plain, errors = groups.setdefault(rec["session_id"], ([], []))
+            (errors if is_error else plain).append(row)
+        sql = (
             "INSERT OR IGNORE INTO events(id, session_id, seq, type, name, ts, duration_ms, span_id, parent_span_id,"
             " model, provider, prompt_tokens, completion_tokens, total_tokens, cost, error, payload)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                rec["id"],
-                rec["session_id"],
-                rec.get("seq"),
-                rec.get("type") or "tool_call",
-                rec.get("name"),
-                rec.get("ts"),
-                rec.get("duration_ms"),
-                rec.get("span_id"),
-                rec.get("parent_span_id"),
-                rec.get("model"),
-                rec.get("provider"),
-                rec.get("prompt_tokens"),
-                rec.get("completion_tokens"),
-                rec.get("total_tokens"),
-                rec.get("cost"),
-                err_text,
-                _dumps(payload),
-            ),
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
-        if cur.rowcount:
-            conn.execute(
-                "UPDATE sessions SET event_count = event_count + 1, error_count = error_count + ? WHERE id = ?",
-                (1 if (rec.get("type") == "error" or err_text) else 0, rec["session_id"]),
-            )
-            return 1
-        return 0
+        total = 0
+        for sid, (plain, errors) in groups.items():
+            added = conn.executemany(sql, plain).rowcount if plain else 0
+            added_err = conn.executemany(sql, errors).rowcount if errors else 0
+            if added or added_err:
+                conn.execute(
+                    "UPDATE sessions SET event_count = event_count + ?, error_count = error_count + ? WHERE id = ?",
+                    (added + added_err, added_err, sid),
+                )
+            total += added + added_err
+        return total
 
     def _close_session(self, conn: sqlite3.Connection, rec: dict[str, Any]) -> None:
         sid = rec["session_id"]

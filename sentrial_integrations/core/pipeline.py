@@ -32,7 +32,7 @@ from .forksafe import fork_guard
 from .log import RateLimitedWarner, logger
 from .pricing import estimate_cost
 from .redact import Redactor
-from .serialize import Limits, clean_unicode, fit, to_jsonable
+from .serialize import Converter, Limits, clean_unicode, fit
 from .spool import Spool
 
 OUTBOX_CAP = 10_000  # records kept in memory for the sender before new ones go to the spool
@@ -63,12 +63,17 @@ class RecordBuilder:
         self.hook = cfg.redact
         self.totals: dict[str, list[Any]] = {}
         self.warner = RateLimitedWarner()
+        self._conv = Converter(self.limits, self.redactor)  # reused; .size = estimated JSON size
 
     def conv(self, value: Any) -> Any:
-        return None if value is None else to_jsonable(value, self.limits)
+        """JSON data from any value: converted, truncated and redacted in one walk."""
+        if value is None:
+            return None
+        return self._conv.convert(value)
 
     def build(self, op: tuple[Any, ...]) -> dict[str, Any] | None:
         kind, sid, seq, ts_ns, payload = op
+        self._conv.size = 0
         if kind == M.EVENT:
             rec = self._event(sid, seq, ts_ns, payload)
         elif kind == M.SESSION_START:
@@ -80,6 +85,8 @@ class RecordBuilder:
     def _text(self, value: Any) -> str | None:
         if value is None:
             return None
+        if type(value) is str:
+            return self._conv.cut(value)
         v = self.conv(value)
         return v if isinstance(v, str) else clean_unicode(str(v))
 
@@ -211,11 +218,6 @@ class RecordBuilder:
         }
 
     def _finish(self, rec: dict[str, Any]) -> dict[str, Any] | None:
-        red = self.redactor
-        if red.active:
-            for key in (*M.BULKY_FIELDS, "name", "failure_reason"):
-                if rec.get(key) is not None:
-                    rec[key] = red(rec[key])
         if self.hook is not None and rec["kind"] != "session_close":
             try:
                 out = self.hook(rec)
@@ -230,7 +232,9 @@ class RecordBuilder:
                     return None
                 out = rec
             rec = out
-        rec, _ = fit(rec, self.cfg.max_event_bytes - 8_192, M.BULKY_FIELDS)
+        # JSON escapes can make text up to 6x longer; below that bound the record surely fits.
+        if self.hook is not None or self._conv.size * 6 + 4_096 > self.cfg.max_event_bytes - 8_192:
+            rec, _ = fit(rec, self.cfg.max_event_bytes - 8_192, M.BULKY_FIELDS)
         return rec
 
 
@@ -292,9 +296,9 @@ class Pipeline:
         self._idle = False
         self._stop = False
         self._outbox: deque[tuple[int, dict[str, Any]]] = deque()
-        self._lock = (
-            threading.RLock()
-        )  # outbox, spool placement, markers, health (RLock: a SIGTERM flush may interrupt a holder)
+        # outbox, spool placement, markers, health (an RLock: a SIGTERM flush may interrupt a holder)
+        self._lock = threading.RLock()
+        self._send_lock = threading.Lock()  # one export at a time (the sender thread or inline)
         self._send_cond = threading.Condition(self._lock)
         self._markers: list[Marker] = []
         self._ordinal = 0
@@ -439,6 +443,12 @@ class Pipeline:
                     self._wake.clear()
                     self._maybe_spill()
                     continue
+                if self._should_wait_for_sender(q):
+                    # Back-pressure: the sender is healthy but behind. Leave ops in the bounded queue
+                    # instead of spilling to disk (the spool is for an absent backend or a full queue).
+                    with self._lock:
+                        self._send_cond.wait(0.05)
+                    continue
                 self._serialize_batch(q)
             except Exception as exc:  # never die: log and continue
                 self._warner.warn(
@@ -454,7 +464,7 @@ class Pipeline:
             n -= 1
             if op[0] == M.MARKER:
                 # Records before the marker must be placed before the marker is registered.
-                self._place(items)
+                self._deliver(items)
                 items = []
                 marker = op[4]
                 marker.ordinal = self._ordinal
@@ -475,9 +485,48 @@ class Pipeline:
                 continue
             self._ordinal += 1
             items.append((self._ordinal, rec))
-        self._place(items)
+        self._deliver(items)
         if markers:
             self._check_markers()
+
+    def _deliver(self, items: list[tuple[int, dict[str, Any]]]) -> None:
+        """Export right here when the exporter is local and nothing is waiting, else hand to the sender.
+
+        For the local store a second thread buys nothing: two CPU-bound threads sharing the GIL
+        (one of them dropping it on every SQLite call) run at half speed. Network exporters always go
+        through the sender thread, so a slow backend never holds up serialisation.
+        """
+        exporter = self._exporter
+        if (
+            items
+            and exporter is not None
+            and getattr(exporter, "inline", False)
+            and self._healthy
+            and not self._outbox
+            and not self._force_spool
+            and (self._spool is None or self._spool.pending == 0)
+            and self._send_lock.acquire(blocking=False)
+        ):
+            try:
+                with self._lock:
+                    self._inflight = [o for o, _ in items]
+                    self._inflight_from_spool = False
+                    self._inflight_since = time.monotonic()
+                self._send(None, [o for o, _ in items], [r for _, r in items])
+            finally:
+                self._send_lock.release()
+            return
+        self._place(items)
+
+    def _should_wait_for_sender(self, q: deque[tuple[Any, ...]]) -> bool:
+        return (
+            len(self._outbox) >= OUTBOX_CAP
+            and self._healthy
+            and not self._force_spool
+            and not self._stalled()
+            and len(q) < self.cfg.max_queue_size // 2
+            and (self._spool is None or self._spool.pending == 0)
+        )
 
     def _stalled(self) -> bool:
         since = self._inflight_since
@@ -491,7 +540,7 @@ class Pipeline:
                 or not self._healthy
                 or self._force_spool
                 or self._stalled()
-                or len(self._outbox) + len(items) > OUTBOX_CAP
+                or (len(self._outbox) + len(items) > OUTBOX_CAP and len(self._queue) >= self.cfg.max_queue_size // 2)
             )
             if to_spool and spool is not None:
                 moved = list(self._outbox)
@@ -543,7 +592,8 @@ class Pipeline:
                 batch = self._next_batch()
                 if batch is None:
                     return
-                self._send(*batch)
+                with self._send_lock:
+                    self._send(*batch)
             except Exception as exc:
                 self._warner.warn(
                     f"sender:{type(exc).__name__}", "Sentrial: internal error in sender: %r", exc
@@ -572,6 +622,7 @@ class Pipeline:
                 if has_spool and spool is not None:
                     break
                 items = [self._outbox.popleft() for _ in range(min(n, len(self._outbox)))]
+                self._send_cond.notify_all()  # a serializer waiting for room may go on
                 self._inflight = [o for o, _ in items]
                 self._inflight_from_spool = False
                 self._inflight_since = time.monotonic()

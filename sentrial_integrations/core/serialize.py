@@ -25,6 +25,13 @@ from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Any
 
+from .redact import REDACTED, is_secret_key
+
+try:  # optional accelerator: same output, several times faster
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - exercised where orjson is absent
+    _orjson = None
+
 TRUNCATION_MARKER = "…[truncated {n} chars]"
 ITEMS_MARKER = "…[truncated {n} items]"
 DEPTH_MARKER = "[max depth reached]"
@@ -107,12 +114,19 @@ class Limits:
     max_bytes_preview: int = 1_024  # bytes values longer than this are summarised
 
 
-class _Converter:
-    __slots__ = ("limits", "stack")
+class Converter:
+    """One walk that converts, truncates, redacts (when given a redactor) and estimates the size.
 
-    def __init__(self, limits: Limits) -> None:
+    Reusable: :meth:`convert` may be called many times; ``size`` accumulates until reset.
+    """
+
+    __slots__ = ("limits", "redactor", "size", "stack")
+
+    def __init__(self, limits: Limits, redactor: Any = None) -> None:
         self.limits = limits
+        self.redactor = redactor if redactor is not None and redactor.active else None
         self.stack: set[int] = set()
+        self.size = 0  # characters of text produced so far (an estimate of the JSON size)
 
     def cut(self, s: str) -> str:
         if not s.isascii():
@@ -120,8 +134,19 @@ class _Converter:
         n = len(s)
         cap = self.limits.max_string
         if n > cap:
-            return s[:cap] + TRUNCATION_MARKER.format(n=n - cap)
+            s = s[:cap] + TRUNCATION_MARKER.format(n=n - cap)
+        if self.redactor is not None and len(s) >= 15:  # no secret pattern is shorter than that
+            s = self.redactor.text(s)
+        self.size += len(s) + 2
         return s
+
+    def convert(self, value: Any) -> Any:
+        """Convert one value; never raises."""
+        try:
+            return self.conv(value, 0)
+        except Exception as exc:  # pragma: no cover - defensive: conv already guards
+            self.stack.clear()
+            return _describe_failure(value, exc)
 
     def conv(self, value: Any, depth: int) -> Any:
         t = type(value)
@@ -140,6 +165,10 @@ class _Converter:
             return CYCLE_MARKER
         self.stack.add(oid)
         try:
+            if t is dict:
+                return self._conv_mapping(value, depth)
+            if t is list:
+                return self._conv_iterable(value, depth)
             return self._conv_object(value, t, depth)
         except RecursionError:
             return DEPTH_MARKER
@@ -206,14 +235,22 @@ class _Converter:
     def _conv_mapping(self, value: Mapping[Any, Any], depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
         cap = self.limits.max_items
+        secret_keys = self.redactor is not None and self.redactor.secrets
         for n, (k, v) in enumerate(value.items()):
             if n >= cap:
                 out["…"] = ITEMS_MARKER.format(n=len(value) - cap)
                 break
-            key = k if type(k) is str else _key_str(k)
-            if type(key) is str and not key.isascii():
-                key = clean_unicode(key)
-            out[key[:1_000]] = self.conv(v, depth + 1)
+            if type(k) is str and k.isascii():
+                key = k
+            else:
+                key = k if type(k) is str else _key_str(k)
+                if not key.isascii():
+                    key = clean_unicode(key)
+            self.size += len(key) + 4
+            if secret_keys and v is not None and v != "" and _secret_key(key):
+                out[key[:1_000]] = REDACTED
+            else:
+                out[key[:1_000]] = self.conv(v, depth + 1)
         return out
 
     def _conv_iterable(self, value: Any, depth: int) -> list[Any]:
@@ -239,12 +276,27 @@ class _Converter:
         return {"bytes": len(b), "base64_prefix": base64.b64encode(b[:cap]).decode("ascii")}
 
 
-def to_jsonable(value: Any, limits: Limits | None = None) -> Any:
-    """Convert ``value`` into JSON-safe data within ``limits``. Never raises."""
-    try:
-        return _Converter(limits or Limits()).conv(value, 0)
-    except Exception as exc:  # pragma: no cover - defensive: conv already guards
-        return _describe_failure(value, exc)
+def to_jsonable(value: Any, limits: Limits | None = None, redactor: Any = None) -> Any:
+    """Convert ``value`` into JSON-safe data within ``limits`` (redacting on the way). Never raises."""
+    return convert(value, limits or Limits(), redactor)[0]
+
+
+def convert(value: Any, limits: Limits, redactor: Any = None) -> tuple[Any, int]:
+    """Like :func:`to_jsonable`, and also returns an estimate of the JSON size in characters."""
+    conv = Converter(limits, redactor)
+    return conv.convert(value), conv.size
+
+
+_secret_cache: dict[str, bool] = {}
+
+
+def _secret_key(key: str) -> bool:
+    hit = _secret_cache.get(key)
+    if hit is None:
+        if len(_secret_cache) > 10_000:
+            _secret_cache.clear()
+        hit = _secret_cache[key] = is_secret_key(key)
+    return hit
 
 
 def clean_unicode(s: str) -> str:
@@ -258,7 +310,22 @@ def clean_unicode(s: str) -> str:
 
 def dumps(data: Any) -> str:
     """Compact JSON text for data produced by :func:`to_jsonable`."""
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(data).decode("utf-8")
+        except TypeError:  # e.g. a huge int: the standard encoder copes
+            pass
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def dumps_bytes(data: Any) -> bytes:
+    """UTF-8 JSON bytes (request bodies)."""
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(data)
+        except TypeError:
+            pass
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
 def fit(record: dict[str, Any], max_bytes: int, fields: tuple[str, ...]) -> tuple[dict[str, Any], str]:
@@ -276,7 +343,7 @@ def fit(record: dict[str, Any], max_bytes: int, fields: tuple[str, ...]) -> tupl
         shrunk = dict(record)
         for f in fields:
             if shrunk.get(f) is not None:
-                shrunk[f] = _Converter(limits).conv(shrunk[f], 0)
+                shrunk[f] = Converter(limits).conv(shrunk[f], 0)
         text = dumps(shrunk)
         if len(text.encode("utf-8")) <= max_bytes:
             return shrunk, text

@@ -12,6 +12,7 @@ from .base import OK, RETRY, ExportResult
 
 class SQLiteExporter:
     name = "sqlite"
+    inline = True  # fast and local: the pipeline may call it from its serializer thread
 
     def __init__(self, path: str) -> None:
         self.path = path
