@@ -19,7 +19,7 @@ from typing import Any
 try:  # optional accelerator
     import orjson as _orjson
 except ImportError:  # pragma: no cover
-    _orjson = None
+    _orjson = None  # type: ignore[assignment]
 
 SCHEMA_VERSION = 1
 DEFAULT_TIMEOUT_AFTER_S = 24 * 3600

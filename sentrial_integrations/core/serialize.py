@@ -30,7 +30,7 @@ from .redact import REDACTED, is_secret_key
 try:  # optional accelerator: same output, several times faster
     import orjson as _orjson
 except ImportError:  # pragma: no cover - exercised where orjson is absent
-    _orjson = None
+    _orjson = None  # type: ignore[assignment]
 
 TRUNCATION_MARKER = "…[truncated {n} chars]"
 ITEMS_MARKER = "…[truncated {n} items]"
