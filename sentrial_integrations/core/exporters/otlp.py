@@ -148,6 +148,10 @@ def _num(value: Any, kind: type) -> Any:
         return None
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _str_list(value: Any) -> list[str] | None:
     if isinstance(value, str):
         return [value]
@@ -211,16 +215,14 @@ def _tool_call_parts(calls: Any) -> list[dict[str, Any]]:
     for call in calls:
         if not isinstance(call, Mapping):
             continue
-        fn = call.get("function") if isinstance(call.get("function"), Mapping) else call
+        fn = _mapping(call.get("function")) or call
         args = fn.get("arguments", fn.get("args"))
         if isinstance(args, str):
             try:
                 args = json.loads(args)
             except ValueError:
                 pass
-        parts.append(
-            {"type": "tool_call", "id": call.get("id"), "name": fn.get("name"), "arguments": args}
-        )
+        parts.append({"type": "tool_call", "id": call.get("id"), "name": fn.get("name"), "arguments": args})
     return parts
 
 
@@ -593,9 +595,7 @@ class OTLPExporter:
         end = start + int(duration * 1e6) if isinstance(duration, (int, float)) and duration > 0 else start
         return start, end
 
-    def _error_status(
-        self, attrs: dict[str, Any], events: list[Event], error: Any, when: int
-    ) -> Status:
+    def _error_status(self, attrs: dict[str, Any], events: list[Event], error: Any, when: int) -> Status:
         err = error if isinstance(error, Mapping) else {"message": _json(error), "type": "Error"}
         etype = str(err.get("type") or "_OTHER")
         message = err.get("message")
@@ -641,8 +641,8 @@ class OTLPExporter:
     def _llm_span(self, sid: str, info: _Session, rec: dict[str, Any]) -> tuple[ReadableSpan, int]:
         key, ctx, parent = self._place(sid, rec)
         start, end = self._times(rec)
-        inp = rec.get("input") if isinstance(rec.get("input"), Mapping) else {}
-        out = rec.get("output") if isinstance(rec.get("output"), Mapping) else {}
+        inp = _mapping(rec.get("input"))
+        out = _mapping(rec.get("output"))
         metadata = rec.get("metadata")
         operation = _operation(metadata)
         requested = inp.get("model") if isinstance(inp.get("model"), str) else None
@@ -663,7 +663,7 @@ class OTLPExporter:
             value = _num(rec.get(field), int)
             if value is not None:
                 attrs[attr] = value
-        tokens = out.get("tokens") if isinstance(out.get("tokens"), Mapping) else {}
+        tokens = _mapping(out.get("tokens"))
         cached = _num(tokens.get("cached"), int)
         if cached:
             attrs["gen_ai.usage.cache_read.input_tokens"] = cached
@@ -713,7 +713,9 @@ class OTLPExporter:
             status = self._error_status(attrs, events, error, end)
             info.last_error_type = attrs["error.type"]
         info.saw_span(key, bool(error))
-        return self._span(f"{operation} {model}", ctx, parent, attrs, events, SpanKind.CLIENT, status, start, end)
+        return self._span(
+            f"{operation} {model}", ctx, parent, attrs, events, SpanKind.CLIENT, status, start, end
+        )
 
     def _tool_span(self, sid: str, info: _Session, rec: dict[str, Any]) -> tuple[ReadableSpan, int]:
         key, ctx, parent = self._place(sid, rec)
@@ -743,7 +745,9 @@ class OTLPExporter:
             status = self._error_status(attrs, events, error, end)
             info.last_error_type = attrs["error.type"]
         info.saw_span(key, bool(error))
-        return self._span(f"{operation} {name}", ctx, parent, attrs, events, SpanKind.INTERNAL, status, start, end)
+        return self._span(
+            f"{operation} {name}", ctx, parent, attrs, events, SpanKind.INTERNAL, status, start, end
+        )
 
     def _decision_event(self, rec: dict[str, Any]) -> Event:
         attrs: dict[str, Any] = {}
@@ -767,7 +771,7 @@ class OTLPExporter:
     def _error(self, sid: str, info: _Session, rec: dict[str, Any]) -> list[tuple[ReadableSpan, int]]:
         """An error event: on its failed span when that span is not sent yet (an OpenAI call that
         failed before answering has no ``llm_call`` event), else an ``exception`` event on the root."""
-        error = rec.get("error") if isinstance(rec.get("error"), Mapping) else {"type": "Error"}
+        error = _mapping(rec.get("error")) or {"type": "Error"}
         info.last_error_type = str(error.get("type") or "_OTHER")
         parent_key = rec.get("parent_span_id")
         seen = info.spans.get(parent_key) if parent_key else None
@@ -794,8 +798,8 @@ class OTLPExporter:
         self, sid: str, info: _Session, rec: dict[str, Any], key: str, name: str, error: Mapping[str, Any]
     ) -> tuple[ReadableSpan, int]:
         """The span of an LLM call known only from its error event (``llm:<provider>:<model>``)."""
-        _, provider, model = (name.split(":", 2) + ["", ""])[:3]
-        metadata = rec.get("metadata") if isinstance(rec.get("metadata"), Mapping) else {}
+        _, provider, model = [*name.split(":", 2), "", ""][:3]
+        metadata = _mapping(rec.get("metadata"))
         operation = _operation(metadata)
         model = str(metadata.get("model") or model or "unknown")
         trace = trace_id_for(sid)
@@ -883,7 +887,10 @@ class OTLPExporter:
         links = []
         if info.parent:
             links.append(
-                Link(_ctx(trace_id_for(info.parent), root_span_id(info.parent)), {"sentrial.link": "parent_session"})
+                Link(
+                    _ctx(trace_id_for(info.parent), root_span_id(info.parent)),
+                    {"sentrial.link": "parent_session"},
+                )
             )
         name = f"invoke_agent {agent}" if agent else "invoke_agent"
         span = ReadableSpan(
