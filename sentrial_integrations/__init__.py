@@ -1,8 +1,13 @@
 """sentrial_integrations: one-line Sentrial tracing for LangChain, LangGraph, OpenAI and LlamaIndex agents."""
 
+from typing import TYPE_CHECKING, Any
+
 from .core.client import SentrialClient, SentrialUsageError, Session, configure, get_client
 from .core.context import current_session
 from .core.pricing import estimate_cost, set_price
+
+if TYPE_CHECKING:
+    from .auto import auto_instrument, uninstrument_all
 
 __version__ = "0.1.0"
 
@@ -11,9 +16,19 @@ __all__ = [
     "SentrialUsageError",
     "Session",
     "__version__",
+    "auto_instrument",
     "configure",
     "current_session",
     "estimate_cost",
     "get_client",
     "set_price",
+    "uninstrument_all",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("auto_instrument", "uninstrument_all"):  # imported on first use: ``import`` stays light
+        from . import auto
+
+        return getattr(auto, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

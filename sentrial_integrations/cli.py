@@ -1364,6 +1364,82 @@ def _cmd_serve(args: argparse.Namespace, ctx: Ctx) -> int:
     return result if isinstance(result, int) else 0
 
 
+def _add_run(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "run",
+        parents=[common],
+        help="run a program with every supported framework traced, without changing its code",
+        description="Run COMMAND (e.g. 'python app.py') with LangChain/LangGraph, OpenAI and LlamaIndex "
+        "traced in every Python process it starts, and deliver the data at exit. Output and exit code "
+        "are the program's own.",
+        usage="%(prog)s [--session-name NAME] [--metadata KEY=VALUE ...] -- COMMAND [ARGS ...]",
+    )
+    p.add_argument(
+        "--session-name",
+        metavar="NAME",
+        default=None,
+        help="record the whole program as one session called NAME, which every framework run and "
+        "OpenAI call of its main thread joins (default: one session per top-level run)",
+    )
+    p.add_argument(
+        "--metadata",
+        metavar="KEY=VALUE",
+        nargs="+",
+        action="extend",
+        default=[],
+        help="metadata of that session (implies one session for the program, named after it "
+        "unless --session-name is given)",
+    )
+    p.add_argument("command", nargs=argparse.REMAINDER, help="the program and its arguments, after --")
+    p.set_defaults(func=_cmd_run)
+
+
+def _cmd_run(args: argparse.Namespace, ctx: Ctx) -> int:
+    from ._sitecustomize import METADATA_VAR, SESSION_VAR
+
+    command = list(args.command or [])
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise UsageError("run: give the program after --, e.g. 'sentrial-integrations run -- python app.py'")
+    metadata: dict[str, str] = {}
+    for item in args.metadata:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--metadata: expected KEY=VALUE, got {item!r} (put the program after --)")
+        metadata[key.strip()] = value
+    env = dict(os.environ)
+    bootstrap = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_sitecustomize")
+    old = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = bootstrap + (os.pathsep + old if old else "")
+    env.pop(SESSION_VAR, None)
+    env.pop(METADATA_VAR, None)
+    if args.session_name is not None:
+        env[SESSION_VAR] = args.session_name
+    if metadata:
+        env[METADATA_VAR] = json.dumps(metadata)
+    db = getattr(args, "db", None)
+    if db:
+        env["SENTRIAL_LOCAL_PATH"] = os.path.abspath(db)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    try:
+        if os.name == "posix":  # become the program: same pid, signals, output and exit status
+            os.execvpe(command[0], command, env)
+        import subprocess
+
+        return subprocess.call(command, env=env)
+    except FileNotFoundError:
+        _fail(f"run: command not found: {command[0]}")
+        return 127
+    except OSError as exc:
+        _fail(f"run: cannot run {command[0]}: {exc.strerror or exc}")
+        return 126
+
+
 # One function per subcommand: it adds its subparser and sets ``func`` (in help order).
 _COMMANDS: list[Callable[[Any, argparse.ArgumentParser], None]] = [
     _add_sessions,
@@ -1373,6 +1449,7 @@ _COMMANDS: list[Callable[[Any, argparse.ArgumentParser], None]] = [
     _add_export,
     _add_purge,
     _add_serve,
+    _add_run,
 ]
 
 
