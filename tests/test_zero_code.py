@@ -368,3 +368,101 @@ def test_uninstrument_all_keeps_the_users_tracing_setting(monkeypatch):
     finally:
         uninstrument_all()
     assert os.environ["SENTRIAL_TRACING"] == "1"
+
+
+# --- packaging: the .pth file that makes SENTRIAL_TRACING=true work with no import ------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _project_copy(tmp_path: Path) -> Path:
+    """The project files a build needs (pyproject.toml, setup.py, the package), outside the work tree."""
+    import shutil
+
+    dest = tmp_path / "project"
+    dest.mkdir()
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        if (REPO / name).exists():
+            shutil.copy2(REPO / name, dest / name)
+    shutil.copytree(
+        REPO / "sentrial_integrations",
+        dest / "sentrial_integrations",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    return dest
+
+
+def _pip(python: str, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [python, "-m", "pip", *args, "--no-build-isolation", "--no-deps", "--no-index", "-q"]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def test_wheel_ships_the_pth_file(tmp_path):
+    import zipfile
+
+    from sentrial_integrations.langchain.autoload import PTH_LINE
+
+    proc = _pip(sys.executable, "wheel", "-w", str(tmp_path / "dist"), str(_project_copy(tmp_path)))
+    assert proc.returncode == 0, proc.stderr
+    (wheel,) = (tmp_path / "dist").glob("sentrial_integrations-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        assert zf.read("sentrial_integrations.pth").decode() == PTH_LINE + "\n"
+        record = next(n for n in zf.namelist() if n.endswith(".dist-info/RECORD"))
+        assert any(
+            line.startswith("sentrial_integrations.pth,sha256=")
+            for line in zf.read(record).decode().splitlines()
+        )
+
+
+def test_editable_install_ships_the_pth_file_and_tracing_needs_no_import(tmp_path):
+    """``pip install -e .``: SENTRIAL_TRACING=true alone records LangChain runs of a program that never
+    imports sentrial_integrations; unset, the package is not even imported."""
+    venv = tmp_path / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True
+    )
+    python = str(venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python"))
+    proc = _pip(python, "install", "-e", str(_project_copy(tmp_path)))
+    assert proc.returncode == 0, proc.stderr
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert (Path(site) / "sentrial_integrations.pth").is_file()
+
+    prog = tmp_path / "prog.py"
+    prog.write_text(
+        textwrap.dedent(
+            """
+            import sys
+            print("sentrial_integrations" in sys.modules)
+            from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+            from langchain_core.messages import AIMessage
+            print(GenericFakeChatModel(messages=iter([AIMessage("hi")])).invoke("hello").content)
+            """
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTRIAL_") and k != "PYTHONPATH"}
+    env["SENTRIAL_LOCAL_PATH"] = str(tmp_path / "pth.db")
+    off = subprocess.run([python, str(prog)], env=env, capture_output=True, text=True, timeout=60)
+    assert (off.returncode, off.stdout) == (0, "False\nhi\n")
+    assert not (tmp_path / "pth.db").exists()
+    on = subprocess.run(
+        [python, str(prog)],
+        env={**env, "SENTRIAL_TRACING": "true"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (on.returncode, on.stdout) == (0, "True\nhi\n"), on.stderr
+    store = Store(str(tmp_path / "pth.db"))
+    sessions = store.list_sessions()
+    assert [(s["name"], s["status"], s["event_count"]) for s in sessions] == [
+        ("GenericFakeChatModel", "success", 1)
+    ]
+    assert [brief(e) for e in store.get_events(sessions[0]["id"])] == [
+        ("llm_call", "llm:genericfakechatmodel:unknown")
+    ]
+    store.close()
