@@ -554,3 +554,29 @@ def test_message_shapes():
         },
         {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": "2"}]},
     ]
+
+
+class RaisingSink(InMemorySpanExporter):
+    def export(self, spans):
+        raise RuntimeError("sink bug")
+
+
+def test_sink_that_raises_drops_without_raising():
+    assert OTLPExporter("http://x", span_exporter=RaisingSink()).export(records()).outcomes == [DROP] * 4
+
+
+def test_a_chunk_that_cannot_be_encoded_is_dropped_not_retried(otlp_receiver, monkeypatch):
+    exporter = OTLPExporter(otlp_receiver.url)
+    real_root_span = exporter._root_span
+
+    def poisoned(sid, info, rec):
+        span, weight = real_root_span(sid, info, rec)
+        if sid == "ses_bad":
+            span._context = None  # the encoder cannot make a span without ids
+        return span, weight
+
+    monkeypatch.setattr(exporter, "_root_span", poisoned)
+    assert exporter.export(records("ses_bad")).outcomes == [DROP] * 4
+    assert exporter.export(records("ses_good")).outcomes == [OK] * 4
+    exporter.close()
+    assert {s.attributes["sentrial.session.id"] for s in otlp_receiver.spans} == {"ses_good"}

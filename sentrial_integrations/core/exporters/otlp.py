@@ -476,13 +476,19 @@ class OTLPExporter:
 
     def _send(self, spans: list[ReadableSpan]) -> tuple[int, float | None]:
         if self._sink is not None:
-            result = self._sink.export(spans)
+            try:
+                result = self._sink.export(spans)
+            except Exception as exc:
+                self._warner.warn("otlp-sink-error", "Sentrial: the span exporter raised %r", exc)
+                return DROP, None
             if result == SpanExportResult.SUCCESS:
                 return OK, None
             self._warner.warn("otlp-sink", "Sentrial: the span exporter refused %d span(s)", len(spans))
             return DROP, None
         assert self._http is not None
-        body = encode_spans(spans).SerializeToString()
+        body = self._encode(spans)
+        if body is None:
+            return DROP, None
         headers = self._headers
         if self._gzip:
             body = gzip.compress(body)
@@ -512,6 +518,19 @@ class OTLPExporter:
             response.text[:300],
         )
         return DROP, None
+
+    def _encode(self, spans: list[ReadableSpan]) -> bytes | None:
+        """The protobuf request; None (the chunk is dropped, not retried forever) if it cannot be made."""
+        try:
+            return bytes(encode_spans(spans).SerializeToString())
+        except Exception as exc:
+            self._warner.warn(
+                "otlp-encode",
+                "Sentrial: %d span(s) could not be encoded for OTLP (%r); skipped",
+                len(spans),
+                exc,
+            )
+            return None
 
     def _check_partial(self, response: httpx.Response) -> None:
         if not response.content:
