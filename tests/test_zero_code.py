@@ -225,6 +225,25 @@ def _tiny(tmp_path: Path, body: str, *run_args: str, env_extra: dict[str, str] |
     return subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
 
 
+def test_interrupted_program(tmp_path):
+    body = "print('working')\nraise KeyboardInterrupt\n"
+    plain = subprocess.run(
+        [sys.executable, "-c", body], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    proc = _tiny(tmp_path, body, "--session-name", "interrupted")
+    assert (proc.returncode, proc.stdout) == (plain.returncode, "working\n")
+    assert proc.returncode != 0 and proc.stderr.rstrip().endswith("KeyboardInterrupt")
+    store = Store(str(tmp_path / "tiny.db"))
+    (s,) = store.list_sessions()
+    assert (s["name"], s["status"], s["failure_reason"], s["event_count"]) == (
+        "interrupted",
+        "abandoned",
+        "KeyboardInterrupt",
+        0,
+    )
+    store.close()
+
+
 def test_existing_sitecustomize_still_runs(tmp_path):
     site = tmp_path / "usersite"
     site.mkdir()
