@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from typing import Any
 
 from sentrial_integrations.store import Store
@@ -95,3 +97,32 @@ def expected_output(
     out["response_model"] = model
     out.update(extra)
     return out
+
+
+def collect_until_closed(client: Any, tries: int = 500) -> None:
+    """Run the garbage collector until the (only) session of ``client`` is closed.
+
+    ``gc.collect()`` returns at once when another thread (the pipeline worker, a server thread) is in
+    the middle of a collection, so one call is not enough to know the garbage is gone.
+    """
+    from tests.conftest import only_session, read_store
+
+    sid = only_session(read_store(client))["id"]
+    for _ in range(tries):
+        gc.collect()
+        if not client.is_open(sid):
+            return
+    raise AssertionError("the session was not closed by garbage collection")
+
+
+async def acollect_until_closed(client: Any, tries: int = 500) -> None:
+    """As :func:`collect_until_closed`, letting the event loop run async generators' finalizers."""
+    from tests.conftest import only_session, read_store
+
+    sid = only_session(read_store(client))["id"]
+    for _ in range(tries):
+        gc.collect()
+        await asyncio.sleep(0)
+        if not client.is_open(sid):
+            return
+    raise AssertionError("the session was not closed by garbage collection")

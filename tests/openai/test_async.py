@@ -15,6 +15,7 @@ from sentrial_integrations.openai import wrap_openai
 from tests.conftest import only_session, read_store
 from tests.openai.helpers import (
     USER_MSG,
+    acollect_until_closed,
     assert_same,
     assert_same_items,
     chat_tokens,
@@ -95,9 +96,7 @@ async def test_async_abandoned_stream_is_recorded_once_as_partial(make_oai, open
     await stream.__anext__()
     await stream.__anext__()
     del stream
-    gc.collect()
-    for _ in range(5):  # the loop runs the async generators' finalizers
-        await asyncio.sleep(0)
+    await acollect_until_closed(local_client)
     gc.collect()
 
     store = read_store(local_client)

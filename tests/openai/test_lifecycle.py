@@ -14,7 +14,13 @@ from sentrial_integrations.core.context import LLMClaim, close_llm_claim, open_l
 from sentrial_integrations.openai import calls as calls_module
 from sentrial_integrations.openai import wrap_openai
 from tests.conftest import only_session, read_store
-from tests.openai.helpers import USER_MSG, assert_same_items, expected_output, pop_timing
+from tests.openai.helpers import (
+    USER_MSG,
+    assert_same_items,
+    collect_until_closed,
+    expected_output,
+    pop_timing,
+)
 from tests.servers.openai_server import chat, error, raw
 
 TEXT = "one two three four"
@@ -44,7 +50,7 @@ def test_abandoned_stream_is_recorded_once_as_partial(make_oai, openai_server, l
     next(stream)
     next(stream)
     del stream
-    gc.collect()
+    collect_until_closed(local_client)
     gc.collect()
     session, event = single(local_client)
     assert session["status"] == "abandoned"
@@ -55,7 +61,7 @@ def test_abandoned_stream_is_recorded_once_as_partial(make_oai, openai_server, l
 def test_stream_never_read_and_dropped(make_oai, openai_server, local_client):
     stream = start_stream(local_client, make_oai, openai_server)
     del stream
-    gc.collect()
+    collect_until_closed(local_client)
     session, event = single(local_client)
     assert session["status"] == "abandoned"
     expected = partial_output(None)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import gc
-
 from openai._legacy_response import LegacyAPIResponse
 from openai._response import APIResponse
 from openai.types.chat import ChatCompletion
 
 from sentrial_integrations.openai import wrap_openai
 from tests.conftest import only_session, read_store
-from tests.openai.helpers import USER_MSG, assert_same, assert_same_items, expected_output, pop_timing
+from tests.openai.helpers import (
+    USER_MSG,
+    assert_same,
+    assert_same_items,
+    collect_until_closed,
+    expected_output,
+    pop_timing,
+)
 from tests.servers.openai_server import chat, responses_api
 
 NO_TOKENS = {"prompt": None, "completion": None, "total": None}
@@ -72,7 +77,7 @@ def test_raw_response_never_parsed_is_recorded_from_its_body(make_oai, openai_se
     raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=USER_MSG)
     assert raw.http_response.json()["choices"][0]["message"]["content"] == "read as json"
     del raw
-    gc.collect()
+    collect_until_closed(local_client)
 
     _, event = only_event(local_client)
     assert pop_timing(event) == expected_output("read as json")
