@@ -7,11 +7,26 @@ from collections.abc import Mapping
 from typing import Any
 
 
+def _fields(obj: Any) -> Any:
+    """A mapping view of ``obj``: itself, or a pydantic model's / plain object's attribute dicts.
+
+    Looking up a missing attribute on a pydantic model goes through its slow ``__getattr__``;
+    reading ``__dict__`` (and ``__pydantic_extra__`` for extra fields) is a dict lookup.
+    """
+    if type(obj) is dict or isinstance(obj, Mapping):
+        return obj
+    d = getattr(obj, "__dict__", None)
+    if type(d) is dict:
+        extra = getattr(obj, "__pydantic_extra__", None)
+        return {**d, **extra} if extra else d
+    return None
+
+
 def _get(obj: Any, *names: str) -> Any:
     """First attribute or key of ``obj`` among ``names`` that is not None."""
-    is_map = type(obj) is dict or isinstance(obj, Mapping)  # exact-dict check first: ABC checks are slow
+    fields = _fields(obj)
     for name in names:
-        v = obj.get(name) if is_map else getattr(obj, name, None)
+        v = fields.get(name) if fields is not None else getattr(obj, name, None)
         if v is not None:
             return v
     return None

@@ -32,7 +32,16 @@ STATUSES = ("success", "failure", "error", "timeout", "abandoned")
 OPEN_STATUS = "running"
 
 # Bulky fields that may be cut to respect the per-event size cap.
-BULKY_FIELDS = ("input", "output", "metadata", "reasoning", "error", "alternatives", "decision")
+BULKY_FIELDS = (
+    "input",
+    "output",
+    "metadata",
+    "reasoning",
+    "error",
+    "alternatives",
+    "decision",
+    "custom_metrics",
+)
 
 
 def event_id(session_id: str, seq: int) -> str:

@@ -32,7 +32,7 @@ from .forksafe import fork_guard
 from .log import RateLimitedWarner, logger
 from .pricing import estimate_cost
 from .redact import Redactor
-from .serialize import Converter, Limits, clean_unicode, fit
+from .serialize import TRUNCATION_MARKER, Converter, Limits, clean_unicode, fit
 from .spool import Spool
 
 OUTBOX_CAP = 10_000  # records kept in memory for the sender before new ones go to the spool
@@ -64,6 +64,9 @@ class RecordBuilder:
         self.totals: dict[str, list[Any]] = {}
         self.warner = RateLimitedWarner()
         self._conv = Converter(self.limits, self.redactor)  # reused; .size = estimated JSON size
+        # In a forked child, events recorded into a session inherited from the parent reuse the
+        # parent's sequence numbers; a suffix keeps their ids (and idempotency keys) distinct.
+        self.id_suffix = ""
 
     def conv(self, value: Any) -> Any:
         """JSON data from any value: converted, truncated and redacted in one walk."""
@@ -82,13 +85,16 @@ class RecordBuilder:
             rec = self._close(sid, seq, ts_ns, payload)
         return self._finish(rec)
 
-    def _text(self, value: Any) -> str | None:
+    def _text(self, value: Any, cap: int = 1_000) -> str | None:
+        """A short text field (names, ids, model): converted, redacted and cut to ``cap`` characters."""
         if value is None:
             return None
-        if type(value) is str:
-            return self._conv.cut(value)
-        v = self.conv(value)
-        return v if isinstance(v, str) else clean_unicode(str(v))
+        v = self._conv.cut(value) if type(value) is str else self.conv(value)
+        if not isinstance(v, str):
+            v = clean_unicode(str(v))
+        if len(v) > cap:
+            v = v[:cap] + TRUNCATION_MARKER.format(n=len(v) - cap)
+        return v
 
     def _start(self, sid: str, ts_ns: int, p: dict[str, Any]) -> dict[str, Any]:
         metadata = self.conv(p.get("metadata")) or {}
@@ -113,17 +119,14 @@ class RecordBuilder:
 
     def _event(self, sid: str, seq: int, ts_ns: int, f: dict[str, Any]) -> dict[str, Any]:
         etype = f["type"]
-        duration = f.get("duration_ms")
-        if duration is not None:
-            try:
-                duration = float(duration)
-            except (TypeError, ValueError):
-                duration = None
-        start = f.get("start_time")
-        ts = float(start) if isinstance(start, (int, float)) else ts_ns / 1e9 - (duration or 0.0) / 1000.0
+        duration = _num(f.get("duration_ms"))
+        if duration is not None and duration < 0:
+            duration = None
+        start = _num(f.get("start_time"))
+        ts = start if start is not None else ts_ns / 1e9 - (duration or 0.0) / 1000.0
         rec: dict[str, Any] = {
             "kind": "event",
-            "id": M.event_id(sid, seq),
+            "id": M.event_id(sid, seq) + self.id_suffix,
             "session_id": sid,
             "seq": seq,
             "type": etype,
@@ -135,7 +138,7 @@ class RecordBuilder:
             "input": self.conv(f.get("input")),
             "output": self.conv(f.get("output")),
             "error": self.conv(M.error_info(f.get("error"), f.get("error_type"))),
-            "reasoning": self._text(f.get("reasoning")),
+            "reasoning": self._text(f.get("reasoning"), self.limits.max_string),
             "metadata": self.conv(f.get("metadata")),
             "model": None,
             "provider": None,
@@ -209,7 +212,7 @@ class RecordBuilder:
             "ts": ts_ns / 1e9,
             "duration_ms": p.get("duration_ms"),
             "output": self.conv(p.get("output")),
-            "failure_reason": (self._text(reason) or "")[:2_000] if reason is not None else None,
+            "failure_reason": self._text(reason, 2_000),
             "custom_metrics": self.conv(p.get("custom_metrics")),
             "prompt_tokens": _int(pt) if pt is not None else acc[0],
             "completion_tokens": _int(ct) if ct is not None else acc[1],
@@ -340,6 +343,7 @@ class Pipeline:
             except Exception:
                 self._spool = None
         self._spool_ready.set() if spool is not None else None
+        self._builder.id_suffix = f"-{os.getpid()}"
         self._start_threads()
 
     # --- caller side -------------------------------------------------------------------------------
@@ -366,6 +370,9 @@ class Pipeline:
             return not self._queue and not self._outbox
         marker = Marker(persist_only)
         self._queue.append((M.MARKER, None, 0, 0, marker))
+        # _idle first: a finalizer that records an event while we are inside set() (GC can run
+        # there) then sees no sleeping worker and does not re-enter the Event's lock.
+        self._idle = False
         self._wake.set()
         with self._lock:
             self._send_cond.notify_all()
@@ -540,7 +547,10 @@ class Pipeline:
                 or not self._healthy
                 or self._force_spool
                 or self._stalled()
-                or (len(self._outbox) + len(items) > OUTBOX_CAP and len(self._queue) >= self.cfg.max_queue_size // 2)
+                or (
+                    len(self._outbox) + len(items) > OUTBOX_CAP
+                    and len(self._queue) >= self.cfg.max_queue_size // 2
+                )
             )
             if to_spool and spool is not None:
                 moved = list(self._outbox)

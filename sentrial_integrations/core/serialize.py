@@ -247,7 +247,7 @@ class Converter:
                 if not key.isascii():
                     key = clean_unicode(key)
             self.size += len(key) + 4
-            if secret_keys and v is not None and v != "" and _secret_key(key):
+            if secret_keys and _secret_key(key) and v is not None and not (type(v) is str and v == ""):
                 out[key[:1_000]] = REDACTED
             else:
                 out[key[:1_000]] = self.conv(v, depth + 1)

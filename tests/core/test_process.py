@@ -194,3 +194,28 @@ def test_multiprocessing_fork_workers_deliver(sentrial_api, tmp_path):
     assert out.strip() == str([True] * 6), err
     for n in range(6):
         assert events_of(sentrial_api, f"worker-{n}") == list(range(10))
+
+
+def test_forked_child_recording_into_the_parents_session_loses_nothing(sentrial_api, tmp_path):
+    proc = run_child(
+        """
+        sid = client.create_session("shared")
+        client.track_tool_call(sid, "t", {"i": 0})
+        assert client.flush(10)
+        pid = os.fork()
+        if pid == 0:
+            client.track_tool_call(sid, "t", {"i": 100})
+            os._exit(0 if client.flush(20) else 7)
+        client.track_tool_call(sid, "t", {"i": 1})
+        _, status = os.waitpid(pid, 0)
+        client.close_session(sid)
+        assert client.flush(20)
+        print("CHILD", os.waitstatus_to_exitcode(status), flush=True)
+        """,
+        sentrial_api.url,
+        str(tmp_path),
+    )
+    out, err = proc.communicate(timeout=60)
+    assert out.strip() == "CHILD 0", err
+    assert sorted(events_of(sentrial_api, "shared")) == [0, 1, 100]
+    assert closes_of(sentrial_api, "shared") == ["success"]
