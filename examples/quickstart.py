@@ -37,7 +37,10 @@ def main() -> str:
         t0 = time.time()
         articles = search_kb("password reset")
         session.track_tool_call(
-            "search_kb", {"query": "password reset"}, {"articles": articles}, duration_ms=(time.time() - t0) * 1000
+            "search_kb",
+            {"query": "password reset"},
+            {"articles": articles},
+            duration_ms=(time.time() - t0) * 1000,
         )
 
         t0 = time.time()
@@ -70,7 +73,11 @@ def main() -> str:
                 session.track_tool_call("send_reset_link", {"email": email}, None, error=exc, start_time=t0)
                 continue
             session.track_tool_call(
-                "send_reset_link", {"email": email}, result, duration_ms=(time.time() - t0) * 1000, start_time=t0
+                "send_reset_link",
+                {"email": email},
+                result,
+                duration_ms=(time.time() - t0) * 1000,
+                start_time=t0,
             )
     client.flush(10)
     return session.id
@@ -80,4 +87,6 @@ if __name__ == "__main__":
     session_id = main()
     cli(["show", session_id])
     print(f"\nRecorded session {session_id}. See it again with:\n  sentrial-integrations show {session_id}")
-    print("or browse all sessions: sentrial-integrations sessions   |   dashboard: sentrial-integrations serve")
+    print(
+        "or browse all sessions: sentrial-integrations sessions   |   dashboard: sentrial-integrations serve"
+    )

@@ -142,7 +142,8 @@ class Store:
                 self._conn.executescript(_SCHEMA)
                 self._migrate()
                 self._conn.execute(
-                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
                 )
                 self._conn.commit()
             self._conn.row_factory = sqlite3.Row
@@ -321,7 +322,10 @@ class Store:
     def purge(self, older_than: float, progress: Any = None) -> int:
         """Delete sessions (and their events) started before the epoch time ``older_than``."""
         with self._lock:
-            ids = [r[0] for r in self._conn.execute("SELECT id FROM sessions WHERE started_at < ?", (older_than,))]
+            ids = [
+                r[0]
+                for r in self._conn.execute("SELECT id FROM sessions WHERE started_at < ?", (older_than,))
+            ]
         deleted = 0
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
@@ -395,9 +399,7 @@ class Store:
         return self._session_dict(rows[0]) if rows else None
 
     def get_events(self, session_id: str) -> list[dict[str, Any]]:
-        rows = self._query(
-            "SELECT * FROM events WHERE session_id = ? ORDER BY ts, seq", (session_id,)
-        )
+        rows = self._query("SELECT * FROM events WHERE session_id = ? ORDER BY ts, seq", (session_id,))
         return [self._event_dict(r) for r in rows]
 
     def all_events(self, since: float | None = None, name: str | None = None) -> list[dict[str, Any]]:
