@@ -368,6 +368,17 @@ class SentrialClient:
 
     # --- events ----------------------------------------------------------------------------------
 
+    def _emit(self, session_id: str, what: str, fields: dict[str, Any]) -> str | None:
+        """Stamp and enqueue one event; the id (``<session>.<seq>``) or None for an unknown session."""
+        st = self._state(session_id, what)
+        if st is None:
+            return None
+        if fields.get("parent_span_id") is None:
+            fields["parent_span_id"] = context.current_span_id()
+        seq = next(st.seq)
+        self._put((M.EVENT, session_id, seq, _time_ns(), fields))
+        return f"{session_id}.{seq}"
+
     def track_tool_call(
         self,
         session_id: str,
@@ -385,36 +396,25 @@ class SentrialClient:
     ) -> str | None:
         """Record a tool call. ``start_time`` (epoch s) defaults to now minus ``duration_ms``."""
         try:
-            st = self._state(session_id, "track_tool_call")
-            if st is None:
-                return None
             if type(tool_name) is not str:
                 tool_name = self._name(tool_name, "track_tool_call")
-            seq = next(st.seq)
-            self._put(
-                (
-                    M.EVENT,
-                    session_id,
-                    seq,
-                    _time_ns(),
-                    {
-                        "type": "tool_call",
-                        "name": tool_name,
-                        "input": snapshot(tool_input),
-                        "output": snapshot(tool_output),
-                        "error": error,
-                        "duration_ms": duration_ms,
-                        "reasoning": reasoning,
-                        "metadata": snapshot(metadata),
-                        "span_id": span_id,
-                        "parent_span_id": parent_span_id
-                        if parent_span_id is not None
-                        else context.current_span_id(),
-                        "start_time": start_time,
-                    },
-                )
+            return self._emit(
+                session_id,
+                "track_tool_call",
+                {
+                    "type": "tool_call",
+                    "name": tool_name,
+                    "input": snapshot(tool_input),
+                    "output": snapshot(tool_output),
+                    "error": error,
+                    "duration_ms": duration_ms,
+                    "reasoning": reasoning,
+                    "metadata": snapshot(metadata),
+                    "span_id": span_id,
+                    "parent_span_id": parent_span_id,
+                    "start_time": start_time,
+                },
             )
-            return f"{session_id}.{seq}"
         except Exception as exc:
             self._internal(exc, "track_tool_call")
             return None
@@ -434,33 +434,22 @@ class SentrialClient:
     ) -> str | None:
         """Record a decision: the reasoning, the chosen action, the alternatives and a confidence."""
         try:
-            st = self._state(session_id, "track_decision")
-            if st is None:
-                return None
-            seq = next(st.seq)
-            self._put(
-                (
-                    M.EVENT,
-                    session_id,
-                    seq,
-                    _time_ns(),
-                    {
-                        "type": "decision",
-                        "name": "decision",
-                        "reasoning": reasoning,
-                        "decision": snapshot(decision),
-                        "alternatives": snapshot(alternatives),
-                        "confidence": confidence,
-                        "metadata": snapshot(metadata),
-                        "span_id": span_id,
-                        "parent_span_id": parent_span_id
-                        if parent_span_id is not None
-                        else context.current_span_id(),
-                        "start_time": start_time,
-                    },
-                )
+            return self._emit(
+                session_id,
+                "track_decision",
+                {
+                    "type": "decision",
+                    "name": "decision",
+                    "reasoning": reasoning,
+                    "decision": snapshot(decision),
+                    "alternatives": snapshot(alternatives),
+                    "confidence": confidence,
+                    "metadata": snapshot(metadata),
+                    "span_id": span_id,
+                    "parent_span_id": parent_span_id,
+                    "start_time": start_time,
+                },
             )
-            return f"{session_id}.{seq}"
         except Exception as exc:
             self._internal(exc, "track_decision")
             return None
@@ -494,46 +483,35 @@ class SentrialClient:
     ) -> str | None:
         """Record an LLM call. Cost defaults to the price table applied to the response model."""
         try:
-            st = self._state(session_id, "track_llm_call")
-            if st is None:
-                return None
-            seq = next(st.seq)
-            self._put(
-                (
-                    M.EVENT,
-                    session_id,
-                    seq,
-                    _time_ns(),
-                    {
-                        "type": "llm_call",
-                        "model": model,
-                        "provider": provider,
-                        "input": snapshot(messages),
-                        "output": snapshot(response),
-                        "prompt_tokens": prompt_tokens,
-                        "completion_tokens": completion_tokens,
-                        "total_tokens": total_tokens,
-                        "cost": cost,
-                        "duration_ms": duration_ms,
-                        "metadata": snapshot(metadata),
-                        "params": snapshot(params),
-                        "tool_calls": snapshot(tool_calls),
-                        "response_model": response_model,
-                        "finish_reason": finish_reason,
-                        "cached_tokens": cached_tokens,
-                        "reasoning_tokens": reasoning_tokens,
-                        "time_to_first_token_ms": time_to_first_token_ms,
-                        "error": error,
-                        "partial": partial,
-                        "span_id": span_id,
-                        "parent_span_id": parent_span_id
-                        if parent_span_id is not None
-                        else context.current_span_id(),
-                        "start_time": start_time,
-                    },
-                )
+            return self._emit(
+                session_id,
+                "track_llm_call",
+                {
+                    "type": "llm_call",
+                    "model": model,
+                    "provider": provider,
+                    "input": snapshot(messages),
+                    "output": snapshot(response),
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": total_tokens,
+                    "cost": cost,
+                    "duration_ms": duration_ms,
+                    "metadata": snapshot(metadata),
+                    "params": snapshot(params),
+                    "tool_calls": snapshot(tool_calls),
+                    "response_model": response_model,
+                    "finish_reason": finish_reason,
+                    "cached_tokens": cached_tokens,
+                    "reasoning_tokens": reasoning_tokens,
+                    "time_to_first_token_ms": time_to_first_token_ms,
+                    "error": error,
+                    "partial": partial,
+                    "span_id": span_id,
+                    "parent_span_id": parent_span_id,
+                    "start_time": start_time,
+                },
             )
-            return f"{session_id}.{seq}"
         except Exception as exc:
             self._internal(exc, "track_llm_call")
             return None
@@ -552,31 +530,20 @@ class SentrialClient:
     ) -> str | None:
         """Record an error (an exception keeps its type and stack trace)."""
         try:
-            st = self._state(session_id, "track_error")
-            if st is None:
-                return None
-            seq = next(st.seq)
-            self._put(
-                (
-                    M.EVENT,
-                    session_id,
-                    seq,
-                    _time_ns(),
-                    {
-                        "type": "error",
-                        "name": tool_name,
-                        "error": error,
-                        "error_type": error_type,
-                        "metadata": snapshot(metadata),
-                        "span_id": span_id,
-                        "parent_span_id": parent_span_id
-                        if parent_span_id is not None
-                        else context.current_span_id(),
-                        "start_time": start_time,
-                    },
-                )
+            return self._emit(
+                session_id,
+                "track_error",
+                {
+                    "type": "error",
+                    "name": tool_name,
+                    "error": error,
+                    "error_type": error_type,
+                    "metadata": snapshot(metadata),
+                    "span_id": span_id,
+                    "parent_span_id": parent_span_id,
+                    "start_time": start_time,
+                },
             )
-            return f"{session_id}.{seq}"
         except Exception as exc:
             self._internal(exc, "track_error")
             return None

@@ -3,6 +3,8 @@ pipeline; an exporter only sends a batch and says what happened to each record."
 
 from __future__ import annotations
 
+import email.utils
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,3 +27,18 @@ class Exporter(Protocol):
     def export(self, records: list[dict[str, Any]]) -> ExportResult: ...
 
     def close(self) -> None: ...
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None

@@ -34,7 +34,6 @@ import json
 import os
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -46,7 +45,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from ..log import RateLimitedWarner, register_secret
-from .base import DROP, OK, RETRY, ExportResult
+from .base import DROP, OK, RETRY, ExportResult, parse_retry_after
 
 __all__ = ["OTLPExporter", "root_span_id", "span_id_for", "trace_id_for", "traces_url"]
 
@@ -508,7 +507,7 @@ class OTLPExporter:
             self._warner.warn(
                 f"otlp-{status}", "Sentrial: OTLP endpoint %s answered %d; will retry", self.url, status
             )
-            return RETRY, _retry_after(response.headers.get("retry-after"))
+            return RETRY, parse_retry_after(response.headers.get("retry-after"))
         self._warner.warn(
             f"otlp-{status}",
             "Sentrial: OTLP endpoint %s refused %d span(s) with HTTP %d: %s",
@@ -928,18 +927,3 @@ class OTLPExporter:
         )
         weight = _size(attrs) + sum(_size(e.attributes or {}) for e in info.events)
         return span, weight
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        import time
-
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except Exception:
-        return None

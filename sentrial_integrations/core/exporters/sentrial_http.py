@@ -7,13 +7,11 @@ from the client id), and a failure stops that session's remaining records so the
 
 from __future__ import annotations
 
-import email.utils
 import encodings.idna  # noqa: F401  (socket.getaddrinfo looks the codec up lazily)
 import functools
 import queue
 import ssl  # noqa: F401
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,24 +25,10 @@ from .. import wire
 from ..log import RateLimitedWarner
 from ..model import BULKY_FIELDS
 from ..serialize import dumps, fit
-from .base import DROP, OK, RETRY, ExportResult
+from .base import DROP, OK, RETRY, ExportResult, parse_retry_after
 
 USER_AGENT = "sentrial-integrations/0.1 (python)"
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 class _Outcome:
