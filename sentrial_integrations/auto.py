@@ -20,16 +20,15 @@ protocol: the innermost layer with the exact request and usage wins).
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
 import importlib.util
 import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+
+from .core.importhook import cancel, when_imported
 
 __all__ = ["FRAMEWORKS", "auto_instrument", "instrumented", "uninstrument_all"]
 
@@ -42,80 +41,6 @@ _TRACING_VAR = "SENTRIAL_TRACING"
 _lock = threading.RLock()
 _active: dict[str, str] = {}  # framework -> "instrumented" | "on import"
 _saved_tracing: list[str | None] = []  # SENTRIAL_TRACING before we set it (one entry while active)
-
-
-# --- post-import hooks ------------------------------------------------------------------------------
-
-
-class _Loader(importlib.abc.Loader):
-    """Runs the real loader, then the callback (the module sees its real loader)."""
-
-    def __init__(self, inner: Any, callback: Callable[[ModuleType], None]) -> None:
-        self._inner = inner
-        self._callback = callback
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        result: ModuleType | None = self._inner.create_module(spec)
-        return result
-
-    def exec_module(self, module: ModuleType) -> None:
-        spec = getattr(module, "__spec__", None)
-        if spec is not None:
-            spec.loader = self._inner
-        try:
-            module.__loader__ = self._inner
-        except Exception:
-            pass
-        self._inner.exec_module(module)
-        try:
-            self._callback(module)
-        except Exception as exc:  # never break the user's import
-            _logger.warning("Sentrial: could not instrument %s: %r", module.__name__, exc)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-class _Finder(importlib.abc.MetaPathFinder):
-    """Waits for the first import of each watched module, wraps its loader, then forgets it."""
-
-    def __init__(self) -> None:
-        self.pending: dict[str, Callable[[ModuleType], None]] = {}
-
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in self.pending:
-            return None
-        with _lock:
-            callback = self.pending.pop(fullname, None)
-        if callback is None:
-            return None
-        try:
-            spec = importlib.util.find_spec(fullname)  # the other finders (we no longer watch it)
-        except Exception:
-            spec = None
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        spec.loader = _Loader(spec.loader, callback)
-        return spec
-
-
-_finder = _Finder()
-
-
-def _when_imported(module_name: str, callback: Callable[[ModuleType], None]) -> bool:
-    """Run ``callback`` now if the module is imported, else right after its first import.
-    Returns True if it ran now."""
-    module = sys.modules.get(module_name)
-    if module is not None:
-        callback(module)
-        return True
-    with _lock:
-        _finder.pending[module_name] = callback
-        if _finder not in sys.meta_path:
-            sys.meta_path.insert(0, _finder)
-    return False
 
 
 def _installed(module_name: str) -> bool:
@@ -189,7 +114,7 @@ def auto_instrument(
                         _saved_tracing.append(os.environ.get(_TRACING_VAR))
                     os.environ[_TRACING_VAR] = "true"
                 _active[name] = "on import"
-                _when_imported(module_name, _guarded(name))
+                when_imported(module_name, _guarded(name))
             except Exception as exc:
                 _active.pop(name, None)
                 _logger.warning("Sentrial: could not instrument %s: %r", name, exc)
@@ -208,10 +133,8 @@ def uninstrument_all() -> None:
     from adding handlers, and forget frameworks still waiting for their import."""
     with _lock:
         for name in list(_active):
-            _finder.pending.pop(FRAMEWORKS[name], None)
+            cancel(FRAMEWORKS[name])
         _active.clear()
-        if not _finder.pending and _finder in sys.meta_path:
-            sys.meta_path.remove(_finder)
         if _saved_tracing:
             previous = _saved_tracing.pop()
             if previous is None:
