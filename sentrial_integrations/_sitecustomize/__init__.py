@@ -8,8 +8,8 @@ umbrella session.
 * with ``--session-name`` / ``--metadata`` (passed as ``SENTRIAL_RUN_SESSION_NAME`` and
   ``SENTRIAL_RUN_METADATA``, which the first Python process takes out of its environment so that its
   subprocesses do not open another one): an *umbrella session* opened now and made current, so every
-  LangChain / LlamaIndex run and OpenAI call of the main thread (and of the asyncio tasks and copied
-  contexts it starts) records into it instead of opening sessions of its own. It is closed at exit:
+  LangChain / LlamaIndex run and OpenAI call of the program (any thread: it is also the process-wide
+  fallback session) records into it instead of opening sessions of its own. It is closed at exit:
   ``error`` after an uncaught exception (recorded as an error event), ``abandoned`` after Ctrl-C or
   SIGTERM, ``failure`` after ``sys.exit(n)`` with a non-zero ``n``, else ``success``.
 
@@ -116,6 +116,9 @@ def start() -> None:
     client = get_client()  # registers the client's exit hook first: ours runs before it
     session = client.session(name or _program_name(), metadata)
     session.__enter__()  # current for the main thread (and the tasks / copied contexts it starts)
+    from ..core.context import set_process_session
+
+    set_process_session(session)  # and for threads the program starts itself
     umbrella = _Umbrella(session)
     sys.excepthook = umbrella.excepthook(sys.excepthook)
     sys.exit = umbrella.exit(sys.exit)

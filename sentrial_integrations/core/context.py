@@ -25,12 +25,25 @@ _llm_claim: contextvars.ContextVar[LLMClaim | None] = contextvars.ContextVar(
 )
 
 
+_process_session: Session | None = None
+
+
 def current_session() -> Session | None:
-    """The session opened by the innermost ``client.session(...)`` block or integration run, if any."""
+    """The session opened by the innermost ``client.session(...)`` block or integration run, if any;
+    else the process-wide session (see :func:`set_process_session`)."""
     s = _current_session.get()
+    if s is None:
+        s = _process_session
     if s is not None and s.closed:
         return None
     return s
+
+
+def set_process_session(session: Session | None) -> None:
+    """A session every thread of the process falls back to when none is current in its context
+    (``sentrial-integrations run --session-name`` uses it: threads the program starts join it too)."""
+    global _process_session
+    _process_session = session
 
 
 def set_current_session(session: Session | None) -> contextvars.Token[Session | None]:

@@ -388,3 +388,22 @@ def test_plain_http_to_a_remote_host_is_refused(tmp_path, caplog):
     )
     assert ok.config.mode == "http"
     ok.shutdown(0.1)
+
+
+def test_process_session_is_the_fallback_in_every_thread(local_client):
+    from sentrial_integrations.core.context import set_process_session
+
+    umbrella = local_client.session("whole program")
+    set_process_session(umbrella)
+    try:
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(current_session()))
+        t.start()
+        t.join()
+        with local_client.session("inner") as inner:
+            assert current_session() is inner  # a current session still wins
+        assert seen == [umbrella]
+        umbrella.close()
+        assert current_session() is None  # a closed one is never current
+    finally:
+        set_process_session(None)
