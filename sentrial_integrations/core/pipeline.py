@@ -36,7 +36,8 @@ from .serialize import TRUNCATION_MARKER, Converter, Limits, clean_unicode, fit
 from .spool import Spool
 
 OUTBOX_CAP = 10_000  # records kept in memory for the sender before new ones go to the spool
-STALL_AFTER = 1.0  # a send taking longer than this sends new records to the spool
+STALL_AFTER = 1.0
+LINGER = 0.02  # seconds the serializer waits after being woken, to batch a trickle of events  # a send taking longer than this sends new records to the spool
 
 
 _INHERITED: list[Any] = []  # objects a forked child must never close (see after_fork_in_child)
@@ -296,6 +297,7 @@ class Pipeline:
 
     def _init_state(self) -> None:
         self._wake = threading.Event()
+        self._urgent = threading.Event()  # set by flush/shutdown: skip the linger
         self._idle = False
         self._stop = False
         self._outbox: deque[tuple[int, dict[str, Any]]] = deque()
@@ -373,6 +375,7 @@ class Pipeline:
         # _idle first: a finalizer that records an event while we are inside set() (GC can run
         # there) then sees no sleeping worker and does not re-enter the Event's lock.
         self._idle = False
+        self._urgent.set()
         self._wake.set()
         with self._lock:
             self._send_cond.notify_all()
@@ -394,6 +397,7 @@ class Pipeline:
             self._force_spool = True
             ok = self.persist(max(0.05, deadline - time.monotonic()))
         self._stop = True
+        self._urgent.set()
         self._wake.set()
         with self._lock:
             self._send_cond.notify_all()
@@ -444,10 +448,16 @@ class Pipeline:
                     if self._stop:
                         return
                     self._idle = True
+                    woke = False
                     if not q:
-                        self._wake.wait(0.5 if self._outbox else None)
+                        woke = self._wake.wait(0.5 if self._outbox else None)
                     self._idle = False
                     self._wake.clear()
+                    if woke and not self._urgent.is_set():
+                        # Linger a moment so a trickle of events is taken as one batch: the caller
+                        # then pays for waking us once per batch, not once per event.
+                        self._urgent.wait(LINGER)
+                    self._urgent.clear()
                     self._maybe_spill()
                     continue
                 if self._should_wait_for_sender(q):

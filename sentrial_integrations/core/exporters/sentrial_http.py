@@ -24,8 +24,9 @@ import httpx
 from .. import wire
 from ..log import RateLimitedWarner
 from ..model import BULKY_FIELDS
-from ..serialize import dumps, fit
+from ..serialize import dumps, dumps_bytes, fit
 from .base import DROP, OK, RETRY, ExportResult, parse_retry_after
+from .transport import Response, TransportError, make_transport
 
 USER_AGENT = "sentrial-integrations/0.1 (python)"
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -115,19 +116,16 @@ class SentrialHTTPExporter:
         self._concurrency = max(1, max_concurrency)
         self._get_server_id = get_server_id
         self._warner = warner or RateLimitedWarner()
-        self._client = httpx.Client(
-            base_url=self.base_url,
-            headers={
+        self._client = make_transport(
+            self.base_url,
+            {
                 "Authorization": f"Bearer {api_key}",
                 "User-Agent": USER_AGENT,
                 "Content-Type": "application/json",
             },
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            limits=httpx.Limits(
-                max_connections=self._concurrency, max_keepalive_connections=self._concurrency
-            ),
-            transport=transport,
-            follow_redirects=False,
+            timeout,
+            self._concurrency,
+            transport,
         )
         self._ids: dict[str, str] = {}
         self._dead: set[str] = set()
@@ -247,7 +245,7 @@ class SentrialHTTPExporter:
         return _Outcome(DROP)
 
     @staticmethod
-    def _finish(resp: httpx.Response | _Outcome) -> _Outcome:
+    def _finish(resp: Response | _Outcome) -> _Outcome:
         return resp if isinstance(resp, _Outcome) else _Outcome(OK)
 
     def _fit(
@@ -271,22 +269,19 @@ class SentrialHTTPExporter:
         idempotency_key: str,
         rec: dict[str, Any] | None = None,
         sid: str | None = None,
-    ) -> httpx.Response | _Outcome:
+    ) -> Response | _Outcome:
         shrink_limit = self.max_event_bytes
         for _attempt in range(6):
             try:
                 resp = self._client.request(
-                    method,
-                    path,
-                    content=dumps(body).encode("utf-8"),
-                    headers={"Idempotency-Key": idempotency_key},
+                    method, path, dumps_bytes(body), {"Idempotency-Key": idempotency_key}
                 )
-            except httpx.TransportError as exc:
+            except TransportError as exc:
                 self._warner.warn(
                     f"transport:{type(exc).__name__}",
                     "Sentrial API unreachable at %s (%s); events are kept and retried",
                     self.base_url,
-                    type(exc).__name__,
+                    exc,
                 )
                 return _Outcome(RETRY)
             status = resp.status_code
@@ -337,7 +332,7 @@ class SentrialHTTPExporter:
             pass
 
 
-def _error_text(resp: httpx.Response) -> str:
+def _error_text(resp: Response) -> str:
     try:
         data = resp.json()
         if isinstance(data, dict):
