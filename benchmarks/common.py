@@ -131,7 +131,7 @@ def render_table(rows: list[Row]) -> str:
         ours = cell(r.ours, r.ours_p99, r.unit)
         if r.ours_spread is not None and r.ours is not None:
             lo, hi = r.ours_spread
-            ours += f" [rounds {fmt(lo, r.unit)} … {fmt(hi, r.unit)}]"
+            ours += f" [spread {fmt(lo, r.unit)} … {fmt(hi, r.unit)}]"
         measurement = r.measurement + (f" — {r.note}" if r.note else "")
         lines.append(
             f"| {measurement} | {ours} | {cell(r.official, r.official_p99, r.unit)} | "
@@ -257,7 +257,22 @@ def machine() -> dict[str, Any]:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             versions[dist] = None
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "sentrial_integrations"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = "unknown", ""
     return {
+        "git_commit": commit,
+        "library_has_uncommitted_changes": bool(dirty),
         "nproc": os.cpu_count(),
         "cpu_model": cpu,
         "python": platform.python_version(),

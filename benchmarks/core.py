@@ -189,11 +189,15 @@ def run(cfg: Cfg) -> tuple[list[Row], dict[str, Any]]:
                     target=target,
                     ok=ok,
                     ours_spread=(min(ours["round_p50s"]), max(ours["round_p50s"])),
-                    note=("" if off else "official skipped in smoke (3.5 s of retry sleeps per call)")
-                    + (
-                        f"; floor (a no-op call, same spacing): {res['floor']['p50']:.2f} µs"
-                        if "floor" in res
-                        else ""
+                    note="; ".join(
+                        x
+                        for x in (
+                            "" if off else "official skipped in smoke (3.5 s of retry sleeps per call)",
+                            f"floor (a no-op call, same spacing): {res['floor']['p50']:.2f} µs"
+                            if "floor" in res
+                            else "",
+                        )
+                        if x
                     ),
                 )
             )

@@ -132,7 +132,7 @@ def run(cfg: Cfg) -> tuple[list[Row], dict[str, Any]]:
         a2 = (median(xs[h:]) - median(b[hb:])) / spans
         return (min(a1, a2), max(a1, a2))
 
-    raw = {
+    raw: dict[str, Any] = {
         "spans_per_query": spans,
         "rounds": rounds,
         "queries_per_block": k,
