@@ -317,6 +317,7 @@ class Pipeline:
         self._builder = RecordBuilder(self.cfg)
         self._spool: Spool | None = None
         self._spool_ready = threading.Event()
+        self._exporter_ready = threading.Event()
         self._exporter: Exporter | None = None
 
     def _start_threads(self) -> None:
@@ -441,6 +442,8 @@ class Pipeline:
     def _serializer_main(self) -> None:
         if not self._spool_ready.is_set():
             self._open_spool()
+        self._build_exporter()
+        self._exporter_ready.set()
         q = self._queue
         while True:
             try:
@@ -519,13 +522,15 @@ class Pipeline:
             and exporter is not None
             and getattr(exporter, "inline", False)
             and self._healthy
-            and not self._outbox
             and not self._force_spool
             and (self._spool is None or self._spool.pending == 0)
             and self._send_lock.acquire(blocking=False)
         ):
             try:
                 with self._lock:
+                    if self._outbox:  # older records still waiting (e.g. a burst before the exporter existed)
+                        items = [*self._outbox, *items]
+                        self._outbox.clear()
                     self._inflight = [o for o, _ in items]
                     self._inflight_from_spool = False
                     self._inflight_since = time.monotonic()
@@ -599,13 +604,17 @@ class Pipeline:
 
     # --- sender thread -----------------------------------------------------------------------------
 
-    def _sender_main(self) -> None:
-        self._spool_ready.wait()
+    def _build_exporter(self) -> None:
+        """Made by the serializer before its first batch, so a local store can be written inline at once."""
         try:
             with fork_guard:  # builds an SSL context: OpenSSL locks must not be held across a fork
                 self._exporter = self._make_exporter(self._spool)
         except Exception as exc:
             self._warner.warn("exporter", "Sentrial: cannot start the exporter: %r", exc, level=logging.ERROR)
+
+    def _sender_main(self) -> None:
+        self._exporter_ready.wait()
+        if self._exporter is None:
             return
         while True:
             try:
