@@ -685,24 +685,28 @@ class SentrialCallbackHandler(BaseCallbackHandler):
                 if run.root.top is run:
                     self._finish_root(run.root, "success")
                 return
-            root = run.root
-            root.client.track_tool_call(
-                root.sid,
-                run.name,
-                run.input,
-                None,
-                error=error,
-                duration_ms=(end - run.start) * 1000.0,
-                metadata=run.meta,
-                span_id=run.span,
-                parent_span_id=run.parent,
-                start_time=run.start,
-            )
-            if isinstance(error, Exception):
-                self._record_error(run, error, end)
-            self._fail_run(run, error)
+            self._record_failed_call(run, error, end)
         except Exception as exc:
             _internal("on_tool_error", exc)
+
+    def _record_failed_call(self, run: _Run, error: BaseException, end: float) -> None:
+        """A tool or retriever run that raised: a tool_call carrying the error, plus an error event."""
+        root = run.root
+        root.client.track_tool_call(
+            root.sid,
+            run.name,
+            run.input,
+            None,
+            error=error,
+            duration_ms=(end - run.start) * 1000.0,
+            metadata=run.meta,
+            span_id=run.span,
+            parent_span_id=run.parent,
+            start_time=run.start,
+        )
+        if isinstance(error, Exception):
+            self._record_error(run, error, end)
+        self._fail_run(run, error)
 
     # --- retrievers ------------------------------------------------------------------------------
 
@@ -759,21 +763,6 @@ class SentrialCallbackHandler(BaseCallbackHandler):
             if run is None:
                 return
             end = _time()
-            root = run.root
-            root.client.track_tool_call(
-                root.sid,
-                run.name,
-                run.input,
-                None,
-                error=error,
-                duration_ms=(end - run.start) * 1000.0,
-                metadata=run.meta,
-                span_id=run.span,
-                parent_span_id=run.parent,
-                start_time=run.start,
-            )
-            if isinstance(error, Exception):
-                self._record_error(run, error, end)
-            self._fail_run(run, error)
+            self._record_failed_call(run, error, end)
         except Exception as exc:
             _internal("on_retriever_error", exc)
