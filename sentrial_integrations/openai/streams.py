@@ -70,20 +70,29 @@ class _Choice:
         self.finish: str | None = None
 
 
-class ChatAccumulator:
-    """``ChatCompletionChunk`` stream → the same fields as a ``ChatCompletion``."""
+class _TokenStreamState:
+    """What the chat and legacy-completion stream accumulators both keep."""
 
-    __slots__ = ("choices", "finished", "hide_usage", "last", "model", "response_id", "ttft", "usage")
+    __slots__ = ("finished", "hide_usage", "last", "model", "response_id", "ttft", "usage")
 
     def __init__(self, hide_usage: bool) -> None:
         self.hide_usage = hide_usage
-        self.choices: dict[int, _Choice] = {}
         self.usage: Any = None
         self.model: str | None = None
         self.response_id: str | None = None
         self.ttft: float | None = None
         self.last: float | None = None
         self.finished = False
+
+
+class ChatAccumulator(_TokenStreamState):
+    """``ChatCompletionChunk`` stream → the same fields as a ``ChatCompletion``."""
+
+    __slots__ = ("choices",)
+
+    def __init__(self, hide_usage: bool) -> None:
+        super().__init__(hide_usage)
+        self.choices: dict[int, _Choice] = {}
 
     def feed(self, chunk: Any) -> bool:
         """Take one chunk; False when the caller must not see it (the usage chunk only we asked for)."""
@@ -178,31 +187,15 @@ class ChatAccumulator:
         return res
 
 
-class CompletionAccumulator:
+class CompletionAccumulator(_TokenStreamState):
     """Legacy ``Completion`` stream."""
 
-    __slots__ = (
-        "finished",
-        "finishes",
-        "hide_usage",
-        "last",
-        "model",
-        "response_id",
-        "texts",
-        "ttft",
-        "usage",
-    )
+    __slots__ = ("finishes", "texts")
 
     def __init__(self, hide_usage: bool) -> None:
-        self.hide_usage = hide_usage
+        super().__init__(hide_usage)
         self.texts: dict[int, list[str]] = {}
         self.finishes: dict[int, str] = {}
-        self.usage: Any = None
-        self.model: str | None = None
-        self.response_id: str | None = None
-        self.ttft: float | None = None
-        self.last: float | None = None
-        self.finished = False
 
     def feed(self, chunk: Any) -> bool:
         now = self.last = _perf()
