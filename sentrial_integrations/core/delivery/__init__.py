@@ -1,0 +1,1 @@
+"""Delivery: the durable outbox the host commits to, and the shipper that sends it."""
