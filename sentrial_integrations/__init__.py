@@ -3,8 +3,9 @@
 from typing import TYPE_CHECKING, Any
 
 from .core.client import SentrialClient, SentrialUsageError, Session, configure, get_client
+from .core.config import SentrialConfigWarning
 from .core.context import current_session
-from .core.pricing import estimate_cost, set_price
+from .core.pricing import Price, estimate_cost, set_price
 
 if TYPE_CHECKING:
     from .auto import auto_instrument, uninstrument_all
@@ -12,7 +13,9 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "Price",
     "SentrialClient",
+    "SentrialConfigWarning",
     "SentrialUsageError",
     "Session",
     "__version__",

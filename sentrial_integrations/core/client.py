@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import itertools
-import logging
 import os
 import signal
 import threading
@@ -20,9 +19,9 @@ from typing import Any
 
 from . import context
 from . import model as M
-from .config import Config, is_loopback_url, resolve
+from .config import Config, config_warning, is_loopback_url, resolve
 from .exporters.sqlite import SQLiteExporter
-from .log import RateLimitedWarner, logger, register_secret
+from .log import RateLimitedWarner, enable_debug_output, logger, register_secret
 from .pipeline import Pipeline
 from .serialize import snapshot
 from .spool import Spool
@@ -108,7 +107,7 @@ class SentrialClient:
         cfg = self.config
         register_secret(cfg.api_key)
         if cfg.debug:
-            logger.setLevel(logging.DEBUG)
+            enable_debug_output()
         if (
             cfg.mode == "http"
             and cfg.base_url.startswith("http://")
@@ -122,7 +121,8 @@ class SentrialClient:
             )
             if cfg.strict:
                 raise SentrialUsageError(msg)
-            logger.error("%s", msg)
+            config_warning(msg)  # visible without logging setup: this client records nothing
+            logger.error("%s", msg)  # and on the logger, for log files
             cfg.disabled = True
         if cfg.mode == "http":
             # Imported here, on construction, not in a worker thread (fork safety) and not at module

@@ -3,11 +3,43 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
+from typing import Any
 
 logger = logging.getLogger("sentrial_integrations")
 logger.addHandler(logging.NullHandler())
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the *current* ``sys.stderr`` (so a redirected or captured stderr gets the lines)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("sentrial_integrations %(levelname)s: %(message)s"))
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+_debug_handler: logging.Handler | None = None
+
+
+def enable_debug_output() -> None:
+    """``debug=True`` / ``SENTRIAL_DEBUG=1``: debug level, and a stderr handler on the library's logger
+    (once), so misuse warnings and delivery problems are visible without any logging setup."""
+    global _debug_handler
+    logger.setLevel(logging.DEBUG)
+    if _debug_handler is None:
+        _debug_handler = _StderrHandler()
+        logger.addHandler(_debug_handler)
+
 
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()

@@ -10,18 +10,17 @@ pay nothing) and then registers the handler with langchain-core's configure hook
 from __future__ import annotations
 
 import logging
-import os
 
 # Stdlib only at module level: setup.py loads this file on its own to read PTH_LINE.
 
 __all__ = ["PTH_LINE", "enabled", "install"]
 
-# The same test langchain-core applies to the variable (``env_var_is_set``): any value but these.
-_OFF = ("", "0", "false", "False")
+# The values that leave tracing off (any case; :func:`sentrial_integrations.core.config.parse_bool`).
+_OFF = ("", "0", "false", "no", "off")
 
 #: The line of the ``.pth`` file (``sentrial_integrations.pth`` in site-packages).
 PTH_LINE = (
-    "import os; os.environ.get('SENTRIAL_TRACING', '') not in ('', '0', 'false', 'False') "
+    "import os; os.environ.get('SENTRIAL_TRACING', '').strip().lower() not in ('', '0', 'false', 'no', 'off') "
     "and __import__('sentrial_integrations.langchain.autoload', fromlist=['install']).install()"
 )
 
@@ -30,7 +29,10 @@ _TARGET = "langchain_core"
 
 
 def enabled() -> bool:
-    return os.environ.get("SENTRIAL_TRACING", "") not in _OFF
+    """``SENTRIAL_TRACING`` read as every Sentrial boolean is (1/true/yes/on; anything else warns)."""
+    from ..core.config import env_flag  # not at module level: setup.py loads this file on its own
+
+    return env_flag("SENTRIAL_TRACING")
 
 
 def _activate() -> None:
@@ -45,6 +47,8 @@ def _activate() -> None:
 def install() -> None:
     """Record every LangChain run of this process (idempotent; cheap until LangChain is imported)."""
     try:
+        if not enabled():  # e.g. SENTRIAL_TRACING=maybe: warned, left off
+            return
         from ..core.importhook import when_imported
 
         when_imported(_TARGET, lambda _module: _activate())
