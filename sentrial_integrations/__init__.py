@@ -9,11 +9,13 @@ from .core.pricing import Price, estimate_cost, set_price
 
 if TYPE_CHECKING:
     from .auto import auto_instrument, uninstrument_all
+    from .rerun import ReplayMismatch, replay
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Price",
+    "ReplayMismatch",
     "SentrialClient",
     "SentrialConfigWarning",
     "SentrialUsageError",
@@ -24,6 +26,7 @@ __all__ = [
     "current_session",
     "estimate_cost",
     "get_client",
+    "replay",
     "set_price",
     "uninstrument_all",
 ]
@@ -34,4 +37,8 @@ def __getattr__(name: str) -> Any:
         from . import auto
 
         return getattr(auto, name)
+    if name in ("replay", "ReplayMismatch"):  # re-run a recorded session (sentrial_integrations.rerun)
+        from . import rerun
+
+        return getattr(rerun, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
