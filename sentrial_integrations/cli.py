@@ -31,7 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__
-from .core.config import default_local_path, env_flag
+from .core.config import env_flag, store_location
 from .store import (
     SessionFilter,
     Store,
@@ -341,7 +341,8 @@ class Ctx:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.now = time.time()
-        self.db_path: str = getattr(args, "db", None) or default_local_path()
+        # --db, else SENTRIAL_LOCAL_PATH, else a .sentrial/ dir here or above, else the per-user data dir
+        self.db_path, self.db_source = store_location(getattr(args, "db", None))
         no_color = True if getattr(args, "no_color", False) else None
         self.out = Console(highlight=False, emoji=False, markup=False, no_color=no_color)
         if not self.out.is_terminal and not os.environ.get("COLUMNS"):
@@ -669,6 +670,8 @@ def _cmd_sessions(args: argparse.Namespace, ctx: Ctx) -> int:
                 style="dim",
             )
         )
+    if ctx.out.is_terminal:  # which store this is (not in piped output, which scripts parse)
+        ctx.out.print(Text(f"store: {ctx.db_path}", style="dim"))
     return 0
 
 
@@ -1345,7 +1348,12 @@ def _add_serve(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
-    p.add_argument("--api-key", default=None, help="require this API key from clients that send data")
+    p.add_argument(
+        "--api-key",
+        default=None,
+        help="require this key on every request: from SDK clients (Authorization: Bearer KEY) and from "
+        "the browser, which asks for it as a password for the dashboard",
+    )
     p.set_defaults(func=_cmd_serve)
 
 
@@ -1360,7 +1368,16 @@ def _cmd_serve(args: argparse.Namespace, ctx: Ctx) -> int:
             f"the local server needs the 'server' extra ({missing or exc} is not installed): "
             "pip install 'sentrial-integrations[server]'"
         ) from None
-    result = app.serve(args.host, args.port, ctx.db_path, args.api_key)
+    path = ctx.db_path
+    if not os.path.exists(path) and ctx.db_source == "env":
+        # only --db or the default location is created: a mistyped SENTRIAL_LOCAL_PATH is not
+        raise CLIError(
+            f"no Sentrial store at {path} (from SENTRIAL_LOCAL_PATH); record a session first, "
+            "or pass --db PATH to create one there"
+        )
+    if not os.path.exists(path):
+        _note(f"creating a new, empty store at {path}")
+    result = app.serve(args.host, args.port, path, args.api_key)
     return result if isinstance(result, int) else 0
 
 
@@ -1379,7 +1396,8 @@ def _add_run(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="NAME",
         default=None,
         help="record the whole program as one session called NAME, which every framework run and "
-        "OpenAI call of its main thread joins (default: one session per top-level run)",
+        "OpenAI call of the program joins, from any thread or asyncio task (default: one session per "
+        "top-level run)",
     )
     p.add_argument(
         "--metadata",
@@ -1469,7 +1487,9 @@ def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
         "--db",
         metavar="PATH",
         default=default,
-        help="the store (default: $SENTRIAL_LOCAL_PATH, else .sentrial/sentrial.db)",
+        help="the store (default: $SENTRIAL_LOCAL_PATH, else .sentrial/sentrial.db in the nearest "
+        ".sentrial/ directory here or above, else sentrial.db in the per-user data directory, "
+        "e.g. ~/.local/share/sentrial/)",
     )
     parser.add_argument(
         "--timeout-after",
@@ -1506,6 +1526,15 @@ def _fail(message: str) -> None:
     text = " ".join(str(message).splitlines()).strip() or "failed"
     try:
         sys.stderr.write(f"{PROG}: error: {text}\n")
+        sys.stderr.flush()
+    except Exception:
+        pass
+
+
+def _note(message: str) -> None:
+    """An informational line on stderr (stdout stays the command's output)."""
+    try:
+        sys.stderr.write(f"{PROG}: {message}\n")
         sys.stderr.flush()
     except Exception:
         pass

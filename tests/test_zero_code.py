@@ -225,6 +225,49 @@ def _tiny(tmp_path: Path, body: str, *run_args: str, env_extra: dict[str, str] |
     return subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
 
 
+NEEDS_MONITORING = pytest.mark.skipif(
+    sys.version_info < (3, 12), reason="a bare raise SystemExit is seen through sys.monitoring (3.12+)"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "status", "reason"),
+    [
+        ("import sys\nsys.exit(3)\n", 3, "failure", "exit code 3"),
+        ("exit(3)\n", 3, "failure", "exit code 3"),
+        ("quit(4)\n", 4, "failure", "exit code 4"),
+        ("def main():\n    exit(5)\n\nmain()\n", 5, "failure", "exit code 5"),
+        pytest.param("raise SystemExit(3)\n", 3, "failure", "exit code 3", marks=NEEDS_MONITORING),
+        pytest.param(
+            "def main():\n    raise SystemExit(6)\n\nmain()\n",
+            6,
+            "failure",
+            "exit code 6",
+            marks=NEEDS_MONITORING,
+        ),
+        pytest.param("raise SystemExit('bye')\n", 1, "failure", "exit: bye", marks=NEEDS_MONITORING),
+        ("try:\n    raise SystemExit(3)\nexcept SystemExit:\n    pass\n", 0, "success", None),
+        ("import sys\nsys.exit(0)\n", 0, "success", None),
+        ("exit()\n", 0, "success", None),
+    ],
+)
+def test_the_umbrella_records_the_real_exit_status(tmp_path, body, code, status, reason):
+    proc = _tiny(tmp_path, "print('working')\n" + body, "--session-name", "exits")
+    plain = subprocess.run(
+        [sys.executable, str(tmp_path / "tiny.py")], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    assert proc.returncode == code and proc.stdout == "working\n"
+    store = Store(str(tmp_path / "tiny.db"))
+    (s,) = store.list_sessions()
+    store.close()
+    assert (s["name"], s["status"], s["failure_reason"]) == ("exits", status, reason)
+    if status == "success":
+        assert s["custom_metrics"] == {"exit_code": 0}
+    elif isinstance(code, int) and reason and reason.startswith("exit code"):
+        assert s["custom_metrics"] == {"exit_code": code}
+
+
 def test_interrupted_program(tmp_path):
     body = "print('working')\nraise KeyboardInterrupt\n"
     plain = subprocess.run(
@@ -416,6 +459,32 @@ def _pip(python: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
+def _venv_over_this_environment(venv: Path) -> tuple[str, str]:
+    """A new venv that sees this environment's packages (pip, setuptools, wheel, langchain-core: the dev
+    extra has them) — not the base interpreter's, which may have none (``--system-site-packages``
+    would read those). Its own site-packages comes first, so what is installed there wins."""
+    import site as site_module
+    import sysconfig
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python"))
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    ours = {
+        sysconfig.get_paths()["purelib"],
+        sysconfig.get_paths()["platlib"],
+        *site_module.getsitepackages(),
+    }
+    lines = sorted(p for p in ours if os.path.isdir(p))
+    # a plain path line in a .pth file: appended to sys.path, the .pth files there are not run
+    (Path(purelib) / "_this_environment.pth").write_text("".join(line + "\n" for line in lines))
+    return python, purelib
+
+
 def test_wheel_ships_the_pth_file(tmp_path):
     import zipfile
 
@@ -436,19 +505,9 @@ def test_wheel_ships_the_pth_file(tmp_path):
 def test_editable_install_ships_the_pth_file_and_tracing_needs_no_import(tmp_path):
     """``pip install -e .``: SENTRIAL_TRACING=true alone records LangChain runs of a program that never
     imports sentrial_integrations; unset, the package is not even imported."""
-    venv = tmp_path / "venv"
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True
-    )
-    python = str(venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python"))
+    python, site = _venv_over_this_environment(tmp_path / "venv")
     proc = _pip(python, "install", "-e", str(_project_copy(tmp_path)))
     assert proc.returncode == 0, proc.stderr
-    site = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
     assert (Path(site) / "sentrial_integrations.pth").is_file()
 
     prog = tmp_path / "prog.py"

@@ -11,7 +11,12 @@ umbrella session.
   LangChain / LlamaIndex run and OpenAI call of the program (any thread: it is also the process-wide
   fallback session) records into it instead of opening sessions of its own. It is closed at exit:
   ``error`` after an uncaught exception (recorded as an error event), ``abandoned`` after Ctrl-C or
-  SIGTERM, ``failure`` after ``sys.exit(n)`` with a non-zero ``n``, else ``success``.
+  SIGTERM, ``failure`` after an exit with a non-zero status, else ``success``.
+
+How the exit status is seen: ``sys.exit(n)`` (hooked) everywhere; ``exit(n)`` / ``quit(n)`` (the site
+builtins, hooked on Python < 3.12); and on Python >= 3.12 any ``SystemExit`` leaving the main module —
+``raise SystemExit(n)`` included — through a ``sys.monitoring`` ``PY_UNWIND`` callback, which costs
+nothing until an exception unwinds a frame.
 
 The client's own exit hook then delivers everything (within ``SENTRIAL_EXIT_TIMEOUT`` seconds).
 """
@@ -62,6 +67,39 @@ class _Umbrella:
 
         return exit
 
+    def quitter(self, previous: Any) -> Any:
+        """``exit(n)`` / ``quit(n)`` of the interactive builtins (``_sitebuiltins.Quitter.__call__``)."""
+
+        def __call__(quitter: Any, code: Any = None) -> None:
+            if threading.current_thread() is threading.main_thread():
+                self.exit_code = code
+            previous(quitter, code)
+
+        return __call__
+
+    def on_unwind(self, code: Any, offset: int, exc: BaseException) -> Any:
+        """``sys.monitoring`` ``PY_UNWIND``: a ``SystemExit`` leaving the main module ends the program."""
+        try:
+            if isinstance(exc, SystemExit) and code.co_name == "<module>" and _is_main_code(code):
+                self.exit_code = exc.code
+        except Exception:
+            pass
+        return None
+
+    def watch_exits(self) -> None:
+        """See every way the program sets its exit status (see the module docstring)."""
+        sys.exit = self.exit(sys.exit)
+        monitoring = getattr(sys, "monitoring", None)
+        if monitoring is not None and _use_monitoring(monitoring, self.on_unwind):
+            return
+        try:
+            import _sitebuiltins
+
+            quitter = _sitebuiltins.Quitter
+            quitter.__call__ = self.quitter(quitter.__call__)  # type: ignore[method-assign]
+        except Exception:
+            pass
+
     def close(self) -> None:
         try:
             s = self.session
@@ -80,6 +118,30 @@ class _Umbrella:
                 s.close("success", custom_metrics={"exit_code": 0})
         except Exception as exc:
             _logger.warning("Sentrial: could not close the run's session: %r", exc)
+
+
+def _is_main_code(code: Any) -> bool:
+    """Whether ``code`` is the main module's (``python app.py``, ``python -m pkg``, ``python -c ...``)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if not path:
+        return code.co_filename in ("<string>", "<stdin>")
+    return code.co_filename == path or os.path.abspath(code.co_filename) == os.path.abspath(path)
+
+
+def _use_monitoring(monitoring: Any, callback: Any) -> bool:
+    """Register ``callback`` for ``PY_UNWIND`` under a tool id no standard tool takes (3 or 4)."""
+    for tool in (4, 3):
+        try:
+            if monitoring.get_tool(tool) is not None:
+                continue
+            monitoring.use_tool_id(tool, "sentrial-integrations run")
+            monitoring.register_callback(tool, monitoring.events.PY_UNWIND, callback)
+            monitoring.set_events(tool, monitoring.events.PY_UNWIND)
+            return True
+        except Exception:
+            continue
+    return False
 
 
 def _metadata(raw: str | None) -> dict[str, Any] | None:
@@ -121,5 +183,5 @@ def start() -> None:
     set_process_session(session)  # and for threads the program starts itself
     umbrella = _Umbrella(session)
     sys.excepthook = umbrella.excepthook(sys.excepthook)
-    sys.exit = umbrella.exit(sys.exit)
+    umbrella.watch_exits()
     atexit.register(umbrella.close)
