@@ -95,6 +95,7 @@ def run(
     db = tmp_path / ("run.db" if wrapped else "plain.db")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENTRIAL_")}
     env.update(SENTRIAL_LOCAL_PATH=str(db), SENTRIAL_SPOOL_PATH=str(tmp_path / "spool"))
+    env["SENTRIAL_OPENAI_INCLUDE_USAGE"] = "true"  # LlamaIndex streams from a loopback (not a known) endpoint
     program = [sys.executable, str(app), server.url, exit_arg]
     cmd = (
         [sys.executable, "-m", "sentrial_integrations", "run", *run_args, "--", *program]

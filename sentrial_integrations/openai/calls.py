@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import os
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +24,8 @@ from .mapping import (
     RESULT_MAPPERS,
     Op,
     Result,
-    azure_supports_stream_usage,
     is_unset,
+    known_usage_endpoint,
     offered_tool_names,
     provider_of,
     request_params,
@@ -38,6 +39,7 @@ _perf = time.perf_counter
 _now = time.time
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
+_USAGE_STREAMS = ("chat", "completions")
 
 #: True while a traced call runs the SDK method: a traced method reached from inside another one
 #: (``wrap_openai`` on top of ``instrument_openai``, or wrapping twice) only passes through.
@@ -70,16 +72,47 @@ class Options:
 
 
 class Target:
-    """Per OpenAI client: its provider name and whether streams may ask for the usage chunk."""
+    """Per OpenAI client: its provider name and whether streams may ask for the usage chunk.
+
+    By default they ask only where the endpoint is known to send it only when asked (api.openai.com,
+    Azure OpenAI): elsewhere a server or proxy may send usage on its own, and the chunk we would hide
+    could be one the caller gets without us. ``include_usage=True`` / ``False`` decides instead.
+    """
 
     __slots__ = ("__weakref__", "provider", "stream_usage")
 
     def __init__(self, openai_client: Any, opts: Options) -> None:
         self.provider = opts.provider or provider_of(openai_client)
-        if opts.include_usage is None:
-            self.stream_usage = self.provider != "azure" or azure_supports_stream_usage(openai_client)
+        decided = opts.include_usage if opts.include_usage is not None else _env_include_usage()
+        if decided is None:
+            self.stream_usage = known_usage_endpoint(openai_client, provider_of(openai_client))
         else:
-            self.stream_usage = bool(opts.include_usage)
+            self.stream_usage = bool(decided)
+
+
+_ENV_INCLUDE_USAGE = "SENTRIAL_OPENAI_INCLUDE_USAGE"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_env_warned: set[str] = set()
+
+
+def _env_include_usage() -> bool | None:
+    """``SENTRIAL_OPENAI_INCLUDE_USAGE``: true / false, else None (decided per endpoint)."""
+    raw = os.environ.get(_ENV_INCLUDE_USAGE)
+    if raw is None or not raw.strip():
+        return None
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    if raw not in _env_warned:
+        _env_warned.add(raw)
+        warnings.warn(
+            f"{_ENV_INCLUDE_USAGE}={raw!r} is not a boolean (1/true/yes/on or 0/false/no/off); ignored",
+            stacklevel=2,
+        )
+    return None
 
 
 def _new_span_id() -> str:
@@ -189,12 +222,7 @@ class LLMCall:
 
     def request_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The keywords to send: ``kwargs`` itself, or a copy asking for the stream usage chunk."""
-        if not (
-            self.stream
-            and not self.raw
-            and self.target.stream_usage
-            and self.op.kind in ("chat", "completions")
-        ):
+        if not (self.stream and not self.raw and self.target.stream_usage and self.op.kind in _USAGE_STREAMS):
             return kwargs
         opts = kwargs.get("stream_options")
         if opts is None or is_unset(opts):
@@ -307,6 +335,9 @@ class LLMCall:
                 meta["response_id"] = res.response_id
             if self.stream:
                 meta["stream"] = True
+                if usage["total"] is None and not self.injected and self.op.kind in _USAGE_STREAMS:
+                    # we do not ask where the endpoint may send usage on its own (see Target)
+                    meta["usage_unavailable"] = "stream without stream_options.include_usage"
             if self.raw:
                 meta["raw_response"] = True
             if res.metadata:

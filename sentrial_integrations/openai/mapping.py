@@ -107,6 +107,29 @@ def azure_supports_stream_usage(openai_client: Any) -> bool:
     return isinstance(version, str) and version[:10] >= "2024-09-01"
 
 
+#: Hosts known to send a stream's usage chunk only when ``stream_options.include_usage`` asks for it
+#: (so a usage chunk on a stream we asked for is the one our option caused).
+OPENAI_API_HOSTS = frozenset({"api.openai.com"})
+
+
+def known_usage_endpoint(openai_client: Any, provider: str) -> bool:
+    """May the wrapper ask this client's streams for their usage chunk (and hide it)?
+
+    Only where the endpoint is known to send that chunk only when asked: api.openai.com and Azure
+    OpenAI (API versions that accept ``stream_options``). Other servers and proxies may send usage
+    on their own; there the caller's request is left as it is.
+    """
+    if provider == "azure":
+        return azure_supports_stream_usage(openai_client)
+    if provider != "openai":
+        return False
+    try:
+        host = openai_client.base_url.host
+    except Exception:
+        return False
+    return isinstance(host, str) and host.lower() in OPENAI_API_HOSTS
+
+
 def _schema_name(value: type) -> dict[str, Any]:
     return {"type": "json_schema", "class": getattr(value, "__qualname__", repr(value))}
 

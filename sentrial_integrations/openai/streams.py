@@ -1,8 +1,9 @@
 """Streams and raw responses: observe what the caller reads, finish the LLM event exactly once.
 
 A ``Stream`` / ``AsyncStream`` keeps its type: only its private ``_iterator`` is replaced by a
-generator that feeds each chunk to an accumulator and yields it unchanged (a usage chunk that only
-the wrapper asked for is swallowed). The HTTP response's ``close`` / ``aclose`` is hooked on that one
+generator that feeds each chunk to an accumulator and yields it unchanged (the usage chunk that only
+the wrapper asked for, on endpoints known to send it only when asked, is swallowed if it carries
+nothing else). The HTTP response's ``close`` / ``aclose`` is hooked on that one
 response object, which is how every way of ending a stream arrives: ``stream.close()``, ``with``
 exit, the ``.stream()`` helpers' ``close()``, and with_streaming_response exits. Garbage collection
 of an abandoned stream ends it too (recorded as partial).
@@ -55,6 +56,39 @@ def _forget_usage(chunk: Any) -> None:
         fields_set = getattr(chunk, "__fields_set__", None)
         if fields_set is not None:
             fields_set.discard("usage")
+
+
+#: What the usage chunk our ``include_usage`` caused carries besides the usage (``obfuscation`` is
+#: random padding). A chunk with anything else set (``moderation``, a provider's own field) is shown.
+_USAGE_CHUNK_FIELDS = frozenset(
+    {
+        "id",
+        "object",
+        "created",
+        "model",
+        "service_tier",
+        "system_fingerprint",
+        "choices",
+        "usage",
+        "obfuscation",
+    }
+)
+
+
+def _only_usage(chunk: Any) -> bool:
+    """Is this empty-choices chunk nothing but the usage report (safe to hide)?"""
+    fields: Any = getattr(chunk, "model_fields_set", None)
+    if fields is None:  # pydantic v1
+        fields = getattr(chunk, "__fields_set__", None) or ()
+    for name in fields:
+        if name not in _USAGE_CHUNK_FIELDS and getattr(chunk, name, None) is not None:
+            return False
+    extra = getattr(chunk, "model_extra", None)  # fields the SDK does not know (a provider's own)
+    if extra:
+        for name, value in extra.items():
+            if name not in _USAGE_CHUNK_FIELDS and value is not None:
+                return False
+    return True
 
 
 # --- accumulators: one per stream; ``feed`` runs once per chunk and must stay cheap -----------------
@@ -130,9 +164,9 @@ class ChatAccumulator(_TokenStreamState):
         usage = chunk.usage
         if usage is not None:
             self.usage = usage
-            if self.hide_usage and not choices:
+            if self.hide_usage and not choices and _only_usage(chunk):
                 return False
-        if self.hide_usage:
+        elif self.hide_usage:
             _forget_usage(chunk)
         return True
 
@@ -219,9 +253,9 @@ class CompletionAccumulator(_TokenStreamState):
         usage = chunk.usage
         if usage is not None:
             self.usage = usage
-            if self.hide_usage and not choices:
+            if self.hide_usage and not choices and _only_usage(chunk):
                 return False
-        if self.hide_usage:
+        elif self.hide_usage:
             _forget_usage(chunk)
         return True
 

@@ -4,7 +4,9 @@ Both attach the same per-call code (:mod:`.calls`) at the resource-method level:
 
 * ``wrap_openai`` sets instance attributes on the client's resource objects (``client.chat.completions``
   ...): the client and its resources keep their classes, ``isinstance`` holds, nothing global changes,
-  and ``unwrap_openai`` deletes exactly what it set. The SDK caches ``with_raw_response`` /
+  and ``unwrap_openai`` deletes exactly what it set. Each traced attribute looks the SDK method up on
+  the resource's class at call time, so class patches made afterwards (a test's ``mock.patch.object``)
+  apply as they would without us. The SDK caches ``with_raw_response`` /
   ``with_streaming_response`` per resource and binds the resource method when it builds them, so
   containers that already exist are rebuilt in place around the traced method; those built later pick
   it up by themselves. ``copy()`` / ``with_options()`` return wrapped copies.
@@ -106,23 +108,41 @@ def _resolve(openai_client: Any, path: tuple[str, ...]) -> Any:
     return obj
 
 
+def _call_time(obj: Any, name: str) -> Callable[[], Callable[..., Any]]:
+    """How a wrapper finds the method it runs, at each call: an instance attribute that was there
+    before we wrapped (kept as it was), else the class's current one, so that a class patch made
+    later (``mock.patch.object(Completions, "create")``, ``monkeypatch.setattr``) applies as it
+    would without us."""
+    own = vars(obj).get(name)
+    if own is not None:
+        return lambda: own
+    cls = type(obj)
+
+    def current() -> Callable[..., Any]:
+        attr = getattr(cls, name)
+        get = getattr(attr, "__get__", None)
+        return get(obj, cls) if get is not None else attr  # type: ignore[no-any-return]
+
+    return current
+
+
 def _instance_method(
-    op: Op, opts: Options, target: Target, fn: Callable[..., Any], is_async: bool
+    op: Op, opts: Options, target: Target, resolve: Callable[[], Callable[..., Any]], is_async: bool
 ) -> Callable[..., Any]:
     traced: Callable[..., Any]
     if is_async:
 
         async def traced_async(*args: Any, **kwargs: Any) -> Any:
-            return await call_async(op, opts, target, fn, args, kwargs)
+            return await call_async(op, opts, target, resolve(), args, kwargs)
 
         traced = traced_async
     else:
 
         def traced_sync(*args: Any, **kwargs: Any) -> Any:
-            return call_sync(op, opts, target, fn, args, kwargs)
+            return call_sync(op, opts, target, resolve(), args, kwargs)
 
         traced = traced_sync
-    functools.update_wrapper(traced, fn)
+    functools.update_wrapper(traced, resolve())
     setattr(traced, _MARK, op)
     return traced
 
@@ -137,10 +157,10 @@ def _wrap_instance(openai_client: Any, opts: Options, is_async: bool) -> None:
         for op in OPS:
             try:
                 resource = _resolve(openai_client, op.path)
-                fn = getattr(resource, op.method)
+                getattr(resource, op.method)
             except Exception:  # this SDK version has no such method
                 continue
-            traced = _instance_method(op, opts, target, fn, is_async)
+            traced = _instance_method(op, opts, target, _call_time(resource, op.method), is_async)
             state.set(resource, op.method, traced)
             for name, cont in _cached_containers(openai_client, resource, op.path):
                 if op.method not in vars(cont):
@@ -152,20 +172,20 @@ def _wrap_instance(openai_client: Any, opts: Options, is_async: bool) -> None:
 
 
 def _hook_copy(openai_client: Any, state: _WrapState) -> None:
-    original = openai_client.copy
+    for name in ("copy", "with_options"):
+        resolve = _call_time(openai_client, name)
 
-    def copy(*args: Any, **kwargs: Any) -> Any:
-        new = original(*args, **kwargs)
-        try:
-            if new is not openai_client:
-                _wrap_instance(new, state.opts, state.is_async)
-        except Exception as exc:
-            internal_error(exc, "with_options")
-        return new
+        def copy(*args: Any, _resolve: Callable[[], Callable[..., Any]] = resolve, **kwargs: Any) -> Any:
+            new = _resolve()(*args, **kwargs)
+            try:
+                if new is not openai_client:
+                    _wrap_instance(new, state.opts, state.is_async)
+            except Exception as exc:
+                internal_error(exc, "with_options")
+            return new
 
-    functools.update_wrapper(copy, original)
-    state.set(openai_client, "copy", copy)
-    state.set(openai_client, "with_options", copy)
+        functools.update_wrapper(copy, resolve())
+        state.set(openai_client, name, copy)
 
 
 def wrap_openai(
@@ -186,8 +206,10 @@ def wrap_openai(
     (``client.session(...)``, a LangChain or LlamaIndex run) join it; other calls get a session each,
     named ``session_name`` (default ``openai.<method>``) with ``agent_name``, ``user_id`` and
     ``metadata``. ``provider`` overrides the detected provider (``openai`` / ``azure``).
-    ``include_usage``: ask streams for their usage chunk (hidden from the caller) — default on, except
-    for Azure API versions older than 2024-09-01; pass False for servers that refuse ``stream_options``.
+    ``include_usage``: ask streams for their usage chunk (hidden from the caller). Default
+    (``SENTRIAL_OPENAI_INCLUDE_USAGE`` when set): only on endpoints known to send it only when asked —
+    api.openai.com and Azure OpenAI from API version 2024-09-01; elsewhere a stream's usage is recorded
+    only if the caller asks for it (or the server sends it). True: ask any endpoint; False: never.
     """
     try:
         is_async = _is_async_client(openai_client)

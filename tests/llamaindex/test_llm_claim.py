@@ -186,7 +186,7 @@ async def test_with_the_openai_integration_one_call_is_one_event(li_client, open
         """Add."""
         return a + b
 
-    instrument_openai(li_client)
+    instrument_openai(li_client, include_usage=True)  # the agent streams: ask the loopback server for usage
     try:
         llm = OpenAI(model="gpt-4o-mini", api_base=openai_server.url, api_key="sk-test", max_retries=0)
         assert str(await FunctionAgent(tools=[FunctionTool.from_defaults(add)], llm=llm).run("2+3?")) == "5"

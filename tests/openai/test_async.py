@@ -46,7 +46,7 @@ async def test_async_create(make_oai, openai_server, local_client):
 async def test_async_stream_is_identical_and_hides_the_usage_chunk(make_oai, openai_server, local_client):
     openai_server.script(chat("Async streaming", chunk_size=3), chat("Async streaming", chunk_size=3))
     plain = make_oai(AsyncOpenAI)
-    wrapped = wrap_openai(make_oai(AsyncOpenAI), local_client)
+    wrapped = wrap_openai(make_oai(AsyncOpenAI), local_client, include_usage=True)
 
     a = [
         c

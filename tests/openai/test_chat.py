@@ -130,7 +130,7 @@ def test_stream_chunks_are_identical_and_the_usage_chunk_stays_hidden(make_oai, 
     text = "Hello streaming world"
     openai_server.script(chat(text, chunk_size=5), chat(text, chunk_size=5))
     plain = make_oai()
-    wrapped = wrap_openai(make_oai(), local_client)
+    wrapped = wrap_openai(make_oai(), local_client, include_usage=True)
 
     kwargs = {"model": "gpt-4o-mini", "messages": USER_MSG, "stream": True}
     plain_stream = plain.chat.completions.create(**kwargs)
@@ -213,7 +213,7 @@ def test_streamed_tool_calls(make_oai, openai_server, local_client):
     spec = [("get_weather", {"city": "Paris", "unit": "celsius"}, "call_7")]
     openai_server.script(chat(tool_calls=spec, chunk_size=6), chat(tool_calls=spec, chunk_size=6))
     plain = make_oai()
-    wrapped = wrap_openai(make_oai(), local_client)
+    wrapped = wrap_openai(make_oai(), local_client, include_usage=True)
     kwargs = {"model": "gpt-4o-mini", "messages": USER_MSG, "stream": True, "tools": WEATHER_TOOLS}
 
     assert_same_items(
@@ -231,7 +231,7 @@ def test_streamed_tool_calls(make_oai, openai_server, local_client):
 def test_the_stream_helper(make_oai, openai_server, local_client):
     openai_server.script(chat("Streamed by the helper"), chat("Streamed by the helper"))
     plain = make_oai()
-    wrapped = wrap_openai(make_oai(), local_client)
+    wrapped = wrap_openai(make_oai(), local_client, include_usage=True)
 
     with plain.chat.completions.stream(model="gpt-4o-mini", messages=USER_MSG) as s:
         a = list(s)

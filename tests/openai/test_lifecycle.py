@@ -41,7 +41,7 @@ def single(local_client):
 
 def start_stream(local_client, make_oai, openai_server):
     openai_server.script(chat(TEXT, chunk_size=4))
-    client = wrap_openai(make_oai(), local_client)
+    client = wrap_openai(make_oai(), local_client, include_usage=True)
     return client.chat.completions.create(model="gpt-4o-mini", messages=USER_MSG, stream=True)
 
 
@@ -225,7 +225,7 @@ def test_a_server_refusing_stream_options_gets_the_request_unchanged(make_oai, o
     refusal = error(400, "Unrecognized request argument supplied: stream_options")
     openai_server.script(chat("plain"), refusal, chat("plain"), chat("again"))
     plain = make_oai()
-    client = wrap_openai(make_oai(), local_client)
+    client = wrap_openai(make_oai(), local_client, include_usage=True)
     a = list(plain.chat.completions.create(model="gpt-4o-mini", messages=USER_MSG, stream=True))
     b = list(client.chat.completions.create(model="gpt-4o-mini", messages=USER_MSG, stream=True))
     assert_same_items(a, b)

@@ -211,7 +211,7 @@ def test_legacy_completions_stream_hides_the_usage_chunk(make_oai, openai_server
         completion("Hi there friend", chunk_size=3), completion("Hi there friend", chunk_size=3)
     )
     plain = make_oai()
-    wrapped = wrap_openai(make_oai(), local_client)
+    wrapped = wrap_openai(make_oai(), local_client, include_usage=True)
     a = list(plain.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say hi", stream=True))
     b = list(wrapped.completions.create(model="gpt-3.5-turbo-instruct", prompt="Say hi", stream=True))
     assert_same_items(a, b)

@@ -97,7 +97,9 @@ def test_langchain_agent_on_openai(instrumented, span_sink, openai_server):
     assert name == "sentrial.decision" and decision["sentrial.decision.reasoning"] == "call get_weather"
 
 
-async def test_llamaindex_agent_on_openai(instrumented, span_sink, openai_server):
+async def test_llamaindex_agent_on_openai(instrumented, span_sink, openai_server, monkeypatch):
+    # LlamaIndex streams; the loopback server is not a known endpoint, so say it sends usage only when asked
+    monkeypatch.setenv("SENTRIAL_OPENAI_INCLUDE_USAGE", "true")
     openai_server.script(
         chat(tool_calls=[("add", {"a": 2, "b": 3}, "call_add")], prompt_tokens=30, completion_tokens=6),
         chat("The answer is 5", prompt_tokens=40, completion_tokens=7),
