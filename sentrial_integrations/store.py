@@ -16,6 +16,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from .core.record.normalize import (
+    MAX_COST,
+    MAX_DURATION_MS,
+    MAX_SAFE_INT,
+    TS_MAX,
+    TS_MIN,
+    clean_error,
+    clean_text,
+    clean_value,
+    text_value,
+)
+
 try:  # optional accelerator
     import orjson as _orjson
 except ImportError:  # pragma: no cover
@@ -76,6 +88,10 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 _PAYLOAD_FIELDS = ("input", "output", "reasoning", "metadata", "decision", "alternatives", "confidence")
 
 
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
 class StoreError(Exception):
     """The store is missing, unreadable or not a Sentrial store."""
 
@@ -92,12 +108,50 @@ def _dumps(value: Any) -> str | None:
 
 
 def _loads(text: str | None) -> Any:
+    """Stored JSON text as data every reader can take (bad JSON comes back as its text, never raises)."""
     if text is None:
         return None
+    if not isinstance(text, str):
+        return _clean_column("", text)
     try:
-        return json.loads(text)
-    except ValueError:
-        return text
+        return clean_value(json.loads(text))
+    except (ValueError, RecursionError):
+        return clean_value(text)
+
+
+_TS_COLUMNS = frozenset({"started_at", "ended_at", "ts"})
+_COUNT_COLUMNS = ("event_count", "error_count", "unpriced_calls")
+_INT_COLUMNS = frozenset({"prompt_tokens", "completion_tokens", "total_tokens", "seq", *_COUNT_COLUMNS})
+
+
+def _clean_column(name: str, v: Any) -> Any:
+    """A column's value as readers expect it: times within 1970..3000, finite numbers, text for text."""
+    if v is None:
+        return None
+    t = type(v)
+    if name in _TS_COLUMNS or name == "duration_ms" or name == "cost":
+        if t is str or t is bytes or v != v or v in (float("inf"), float("-inf")):
+            return None
+        if name == "duration_ms":
+            return min(max(float(v), 0.0), MAX_DURATION_MS)
+        if name == "cost":
+            return float(v) if -MAX_COST <= v <= MAX_COST else None
+        return min(max(float(v), TS_MIN), TS_MAX)
+    if name in _INT_COLUMNS:
+        if t is int and -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
+            return v
+        if t is float and v == v and v.is_integer() and -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
+            return int(v)
+        return 0 if name in _COUNT_COLUMNS else None
+    if t is bytes:
+        return v.decode("utf-8", "replace")
+    if t is str:
+        return v if v.isascii() else clean_text(v)
+    return v if t is int or t is float else str(v)
+
+
+def _clean_row(row: sqlite3.Row) -> dict[str, Any]:
+    return {k: _clean_column(k, row[k]) for k in row.keys()}  # noqa: SIM118 - sqlite3.Row
 
 
 def create_private_file(path: str) -> None:
@@ -147,6 +201,7 @@ class Store:
                 )
                 self._conn.commit()
             self._conn.row_factory = sqlite3.Row
+            self._conn.text_factory = _text  # text that is not UTF-8 reads as text, never an error
             self._conn.execute("SELECT count(*) FROM sessions").fetchone()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open Sentrial store at {path}: {exc}") from None
@@ -414,15 +469,17 @@ class Store:
 
     @staticmethod
     def _session_dict(row: sqlite3.Row) -> dict[str, Any]:
-        d = dict(row)
+        d = _clean_row(row)
         d["metadata"] = _loads(d.get("metadata")) or {}
+        if not isinstance(d["metadata"], dict):
+            d["metadata"] = {"value": d["metadata"]}
         d["output"] = _loads(d.get("output"))
         d["custom_metrics"] = _loads(d.get("custom_metrics"))
         return d
 
     @staticmethod
     def _event_dict(row: sqlite3.Row) -> dict[str, Any]:
-        d = dict(row)
+        d = _clean_row(row)
         payload = _loads(d.pop("payload", None)) or {}
         if isinstance(payload, dict):
             for k in (*_PAYLOAD_FIELDS, "error"):
@@ -430,6 +487,11 @@ class Store:
                     d["error"] = payload.get("error") if payload.get("error") is not None else d.get("error")
                 else:
                     d[k] = payload.get(k)
+        d["confidence"] = _clean_column("cost", d.get("confidence"))
+        if d.get("reasoning") is not None and not isinstance(d["reasoning"], str):
+            d["reasoning"] = text_value(d["reasoning"])
+        if d.get("error") is not None:
+            d["error"] = clean_error(d["error"])
         return d
 
 
@@ -482,11 +544,11 @@ def live_totals(store: Store, session_ids: Iterable[str]) -> dict[str, dict[str,
         )
         for r in rows:
             out[str(r[0])] = {
-                "prompt_tokens": r[1],
-                "completion_tokens": r[2],
-                "total_tokens": r[3],
-                "cost": r[4],
-                "last_event_end": r[5],
+                "prompt_tokens": _clean_column("prompt_tokens", r[1]),
+                "completion_tokens": _clean_column("completion_tokens", r[2]),
+                "total_tokens": _clean_column("total_tokens", r[3]),
+                "cost": _clean_column("cost", r[4]),
+                "last_event_end": _clean_column("ts", r[5]),
             }
     return out
 
@@ -502,4 +564,4 @@ def event_timings(store: Store, flt: SessionFilter | None = None) -> list[dict[s
         f" WHERE session_id IN (SELECT id FROM sessions {where}) ORDER BY session_id, ts, seq",
         args,
     )
-    return [dict(r) for r in rows]
+    return [_clean_row(r) for r in rows]

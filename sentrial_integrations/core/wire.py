@@ -12,9 +12,15 @@ from typing import Any
 WIRE_EVENT_TYPES = ("tool_call", "llm_decision", "error")
 LLM_PREFIX = "llm:"
 
+# Timestamps outside this range are refused on the way in (and clamped by the record normaliser).
+TS_MIN = 0.0  # 1970-01-01T00:00:00Z
+TS_MAX = 32_503_680_000.0  # 3000-01-01T00:00:00Z
+
 
 def iso(ts: float) -> str:
-    """ISO-8601 UTC with microseconds."""
+    """ISO-8601 UTC with microseconds (a timestamp out of range is clamped into it)."""
+    if not isinstance(ts, (int, float)) or not TS_MIN <= ts <= TS_MAX:
+        ts = TS_MIN if not isinstance(ts, (int, float)) or ts != ts or ts < TS_MIN else TS_MAX
     return (
         _dt.datetime.fromtimestamp(ts, _dt.timezone.utc)
         .isoformat(timespec="microseconds")
@@ -23,14 +29,25 @@ def iso(ts: float) -> str:
 
 
 def parse_iso(value: Any) -> float | None:
+    """Epoch seconds from an ISO-8601 date-time (naive means UTC) or a number of epoch seconds.
+
+    None for anything else, including non-finite numbers and instants outside 1970..3000.
+    """
+    if isinstance(value, bool):
+        return None
     if isinstance(value, (int, float)):
-        return float(value)
-    if not isinstance(value, str) or not value:
+        ts = float(value) if -1e300 < value < 1e300 else float("nan")
+    elif not isinstance(value, str) or not value or len(value) > 64:
         return None
-    try:
-        return _dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+    else:
+        try:
+            dt = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=_dt.timezone.utc)
+            ts = dt.timestamp()
+        except (ValueError, OverflowError, OSError):
+            return None
+    return ts if TS_MIN <= ts <= TS_MAX else None
 
 
 def session_body(rec: dict[str, Any]) -> dict[str, Any]:

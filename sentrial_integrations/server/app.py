@@ -19,6 +19,7 @@ traceback. Every store call runs in a worker thread (the store serialises them w
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -26,7 +27,6 @@ import hmac
 import json
 import logging
 import logging.config
-import math
 import re
 import secrets
 import time
@@ -46,8 +46,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..core import wire
 from ..core.config import default_local_path, is_loopback_url
+from ..core.record.normalize import clean_text, clean_value, normalize_record
 from ..store import SessionFilter, Store, StoreError
-from . import pages
+from . import pages, schema
 
 try:  # read-only helper added to store.py for the CLI; the list works without it (no live totals)
     from ..store import live_totals as _live_totals
@@ -66,6 +67,10 @@ TIMEOUT_SWEEP_EVERY_S = 60.0
 # Bodies over the limit are read and thrown away up to this size, so the client gets its 413 instead of
 # a reset connection; past it the connection is simply closed after the answer.
 DRAIN_CAP_BYTES = 64 * 1024 * 1024
+# A connection that has not sent a complete request head (request line + headers) within this many seconds
+# is closed (slowloris); an ingestion body gets as long as BODY_TIMEOUT_S once the head is in.
+HEADER_TIMEOUT_S = 10.0
+BODY_TIMEOUT_S = 30.0
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -75,6 +80,7 @@ CSP = (
 _ERROR_CODES = {
     400: "bad_request",
     401: "unauthorized",
+    408: "request_timeout",
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
@@ -102,14 +108,8 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 
 
 def _json_safe(value: Any) -> Any:
-    """``value`` with non-finite floats replaced by None (they are not JSON)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
+    """``value`` as JSON every client can read: non-finite floats as text, nesting capped (never raises)."""
+    return clean_value(value)
 
 
 def _reject_constant(name: str) -> Any:
@@ -119,10 +119,13 @@ def _reject_constant(name: str) -> Any:
 class _State:
     """What the handlers share: the store and the settings."""
 
-    def __init__(self, store: Store, api_key: str | None, max_body_bytes: int) -> None:
+    def __init__(
+        self, store: Store, api_key: str | None, max_body_bytes: int, body_timeout_s: float = 30.0
+    ) -> None:
         self.store = store
         self.api_key = api_key
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
         self.last_sweep = 0.0
 
     # --- auth --------------------------------------------------------------------------------------
@@ -190,12 +193,15 @@ async def _read_body(request: Request, limit: int) -> tuple[bytes | None, int]:
     return (None if over else b"".join(chunks)), size
 
 
-async def _ingest_body(request: Request) -> Any:
-    """Read, authorise, size-check and parse an ingestion request, in the public API's order."""
+async def _ingest_body(request: Request, model: type[schema.BaseModel]) -> dict[str, Any]:
+    """Authorise (before reading a byte of the body), read within the time and size limits, parse, validate."""
     st = _state(request)
-    raw, size = await _read_body(request, st.max_body_bytes)
     if not st.authorized(request):
         raise ApiError(401, "missing or invalid API key")
+    try:
+        raw, size = await asyncio.wait_for(_read_body(request, st.max_body_bytes), st.body_timeout_s)
+    except asyncio.TimeoutError:
+        raise ApiError(408, f"request body not received within {st.body_timeout_s:g} s") from None
     if raw is None:
         raise ApiError(413, f"request body of {size} bytes exceeds {st.max_body_bytes}")
     if not raw.strip():
@@ -206,31 +212,13 @@ async def _ingest_body(request: Request) -> Any:
         raise ApiError(400, "malformed JSON body")
     if not isinstance(body, dict):
         raise ApiError(400, "body must be a JSON object")
+    # Lone surrogates replaced, integers past 2^53 as text, nesting capped: then the model judges the rest.
+    body = clean_value(body)
+    try:
+        schema.validate(model, body)
+    except schema.BodyError as exc:
+        raise ApiError(400, exc.message) from None
     return body
-
-
-def _check_types(
-    body: dict[str, Any],
-    *,
-    strings: Iterable[str] = (),
-    numbers: Iterable[str] = (),
-    objects: Iterable[str] = (),
-    integers: Iterable[str] = (),
-) -> None:
-    for key in strings:
-        if body.get(key) is not None and not isinstance(body[key], str):
-            raise ApiError(400, f"'{key}' must be a string or null")
-    for key in objects:
-        if body.get(key) is not None and not isinstance(body[key], dict):
-            raise ApiError(400, f"'{key}' must be an object or null")
-    for key in numbers:
-        value = body.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ApiError(400, f"'{key}' must be a number or null")
-    for key in integers:
-        value = body.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ApiError(400, f"'{key}' must be an integer or null")
 
 
 def session_id_for(idempotency_key: str | None) -> str:
@@ -250,6 +238,7 @@ def _event_id_for(body: dict[str, Any], idempotency_key: str | None) -> str:
     raw = body.get("eventId") or idempotency_key
     if not raw:
         return "evt_" + secrets.token_hex(12)
+    raw = clean_text(raw)
     if len(raw) > _MAX_EVENT_ID:
         return "evt_" + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
     return str(raw)
@@ -260,12 +249,11 @@ def _event_id_for(body: dict[str, Any], idempotency_key: str | None) -> str:
 
 async def create_session(request: Request) -> Response:
     st = _state(request)
-    body = await _ingest_body(request)
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ApiError(400, "'name' is required and must be a non-empty string")
-    _check_types(body, strings=("agentName", "userId", "parentSessionId", "convoId"), objects=("metadata",))
+    body = await _ingest_body(request, schema.SessionCreate)
+    name = clean_text(body["name"])
     parent = body.get("parentSessionId")
+    if parent is not None:
+        parent = clean_text(parent)
     if parent is not None and await st.call(st.store.get_session, parent) is None:
         raise ApiError(404, f"parent session {parent!r} not found")
     # Not part of the public API: a client may say when the session really started (else: now).
@@ -273,14 +261,14 @@ async def create_session(request: Request) -> Response:
     if started is None:
         raise ApiError(400, "'startedAt' must be an ISO-8601 date-time or null")
     sid = session_id_for(request.headers.get("idempotency-key"))
-    record = wire.record_from_session_body(body, sid, started)
+    record = normalize_record(wire.record_from_session_body(body, sid, started))
     await st.call(st.store.ingest, [record])
     return JSONResponse(
         {
             "id": sid,
             "name": name,
-            "agentName": body.get("agentName"),
-            "userId": body.get("userId"),
+            "agentName": record.get("agent_name"),
+            "userId": record.get("user_id"),
             "status": "active",
         },
         201,
@@ -289,22 +277,8 @@ async def create_session(request: Request) -> Response:
 
 async def create_event(request: Request) -> Response:
     st = _state(request)
-    body = await _ingest_body(request)
-    sid = body.get("sessionId")
-    if not isinstance(sid, str) or not sid:
-        raise ApiError(400, "'sessionId' is required")
-    if body.get("eventType") not in EVENT_TYPES:
-        raise ApiError(400, f"'eventType' must be one of {sorted(EVENT_TYPES)}")
-    _check_types(
-        body,
-        strings=("eventId", "toolName", "spanId", "parentSpanId", "reasoning"),
-        objects=("metadata", "toolInput", "toolError"),
-        numbers=("durationMs", "tokenCount", "estimatedCost", "confidence"),
-        integers=("sequence",),
-    )
-    ts = body.get("timestamp")
-    if ts is not None and wire.parse_iso(ts) is None:
-        raise ApiError(400, "'timestamp' must be an ISO-8601 date-time or null")
+    body = await _ingest_body(request, schema.EventCreate)
+    sid = clean_text(body["sessionId"])
     session = await st.call(st.store.get_session, sid)
     if session is None:
         raise ApiError(404, f"session {sid!r} not found")
@@ -312,35 +286,26 @@ async def create_event(request: Request) -> Response:
     record = wire.record_from_event_body(
         body, event_id, sid, int(session.get("event_count") or 0) + 1, time.time()
     )
+    record = normalize_record(record)
     await st.call(st.store.ingest, [record])
     return JSONResponse({"id": event_id})
 
 
 async def close_session(request: Request) -> Response:
     st = _state(request)
-    sid = request.path_params["session_id"]
-    body = await _ingest_body(request)
+    sid = clean_text(request.path_params["session_id"])
+    body = await _ingest_body(request, schema.SessionClose)
     session = await st.call(st.store.get_session, sid)
     if session is None:
         raise ApiError(404, f"session {sid!r} not found")
     status = body.get("status")
-    if status is not None and status not in CLOSE_STATUSES:
-        raise ApiError(400, f"'status' must be one of {sorted(CLOSE_STATUSES)}")
-    _check_types(
-        body,
-        strings=("failureReason", "sentrialStatus"),
-        objects=("customMetrics",),
-        numbers=("durationMs", "promptTokens", "completionTokens", "totalTokens", "estimatedCost"),
-    )
-    if body.get("success") is not None and not isinstance(body["success"], bool):
-        raise ApiError(400, "'success' must be a boolean or null")
     # The session ends at start + duration when the client says how long it took (a retried or spooled
     # close then records the true end, not the time it reached us).
     ended = time.time()
     started = session.get("started_at")
     if isinstance(body.get("durationMs"), (int, float)) and isinstance(started, (int, float)):
         ended = float(started) + float(body["durationMs"]) / 1000.0
-    record = wire.record_from_close_body(body, sid, ended)
+    record = normalize_record(wire.record_from_close_body(body, sid, ended))
     await st.call(st.store.ingest, [record])
     return JSONResponse({"id": sid, "status": status or "active"})
 
@@ -467,6 +432,13 @@ async def api_session(request: Request) -> Response:
 
 async def health(request: Request) -> Response:
     return JSONResponse({"ok": True})
+
+
+async def openapi_doc(request: Request) -> Response:
+    """The OpenAPI description of the ingestion and read APIs (public: it holds no data)."""
+    from .. import __version__
+
+    return JSONResponse(schema.openapi(__version__))
 
 
 # --- pages -------------------------------------------------------------------------------------------------
@@ -631,17 +603,19 @@ def create_app(
     max_body_bytes: int = 1_000_000,
     *,
     allowed_hosts: Iterable[str] | None = LOOPBACK_HOSTS,
+    body_timeout_s: float = BODY_TIMEOUT_S,
 ) -> Starlette:
     """The ASGI app over the store at ``db_path`` (created if missing).
 
     ``api_key``: when set, ingestion needs ``Authorization: Bearer <key>`` and the dashboard and read API
     need it too (Bearer, or HTTP Basic with the key as password, which browsers prompt for).
+    ``body_timeout_s``: an ingestion body not fully received within this many seconds gets a 408.
     ``allowed_hosts``: Host header names accepted (loopback names by default, which defeats DNS
     rebinding); None accepts any, for a server bound to a network interface.
     Raises :class:`~sentrial_integrations.store.StoreError` if the store cannot be opened.
     """
     store = Store(db_path)
-    state = _State(store, api_key, max_body_bytes)
+    state = _State(store, api_key, max_body_bytes, body_timeout_s)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -660,6 +634,7 @@ def create_app(
         Route("/api/sessions", api_sessions, methods=["GET"]),
         Route("/api/sessions/{session_id:str}", api_session, methods=["GET"]),
         Route("/api/health", health, methods=["GET"]),
+        Route("/openapi.json", openapi_doc, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
@@ -673,6 +648,13 @@ def create_app(
     app.state.sentrial = state
     app.state.store = store
     return app
+
+
+def uvicorn_options(header_timeout_s: float = HEADER_TIMEOUT_S) -> dict[str, Any]:
+    """The uvicorn settings the server runs with (also used by the tests): the header deadline protocol."""
+    from .protocol import deadline_protocol
+
+    return {"http": deadline_protocol(header_timeout_s), "timeout_keep_alive": 5}
 
 
 def serve(
@@ -701,7 +683,15 @@ def serve(
             "pass --api-key to require one",
             host,
         )
-    uvicorn.run(app, host=host, port=port, log_config=log_config, access_log=False, server_header=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=log_config,
+        access_log=False,
+        server_header=False,
+        **uvicorn_options(),
+    )
 
 
 def _is_loopback_host(host: str) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from sentrial_integrations.server.app import create_app
+from sentrial_integrations.server.app import HEADER_TIMEOUT_S, create_app, uvicorn_options
 from sentrial_integrations.store import Store
 
 API_KEY = "local-test-key"
@@ -19,10 +19,17 @@ API_KEY = "local-test-key"
 class LiveServer:
     """``create_app(...)`` served by uvicorn on 127.0.0.1 in a daemon thread; ready when constructed."""
 
-    def __init__(self, db_path: str, **app_kwargs: Any) -> None:
+    def __init__(self, db_path: str, header_timeout_s: float = HEADER_TIMEOUT_S, **app_kwargs: Any) -> None:
         self.db_path = db_path
         self.app = create_app(db_path, **app_kwargs)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="on",
+            **uvicorn_options(header_timeout_s),
+        )
         self._ready = threading.Event()
         ready = self._ready
 

@@ -10,6 +10,7 @@ from ..log import RateLimitedWarner
 from ..pricing import estimate_cost
 from ..redact import Redactor
 from ..serialize import TRUNCATION_MARKER, Converter, Limits, clean_unicode, fit
+from .normalize import normalize_record
 
 
 class RecordBuilder:
@@ -194,6 +195,7 @@ class RecordBuilder:
                     return None
                 out = rec
             rec = out
+        rec = normalize_record(rec)
         # JSON escapes can make text up to 6x longer; below that bound the record surely fits.
         if self.hook is not None or self._conv.size * 6 + 4_096 > self.cfg.max_event_bytes - 8_192:
             rec, _ = fit(rec, self.cfg.max_event_bytes - 8_192, M.BULKY_FIELDS)
