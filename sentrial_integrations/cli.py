@@ -1458,11 +1458,18 @@ def _cmd_run(args: argparse.Namespace, ctx: Ctx) -> int:
         return 126
 
 
+def _add_diff(sub: Any, common: argparse.ArgumentParser) -> None:
+    from .diff import add_command  # the comparison and its rendering live in diff.py
+
+    add_command(sub, common)
+
+
 # One function per subcommand: it adds its subparser and sets ``func`` (in help order).
 _COMMANDS: list[Callable[[Any, argparse.ArgumentParser], None]] = [
     _add_sessions,
     _add_show,
     _add_replay,
+    _add_diff,
     _add_stats,
     _add_export,
     _add_purge,

@@ -26,6 +26,7 @@ def _isolated_env(tmp_path, monkeypatch) -> Iterator[None]:
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("SENTRIAL_LOCAL_PATH", str(tmp_path / "default.db"))
     monkeypatch.setenv("SENTRIAL_SPOOL_PATH", str(tmp_path / "spool"))
+    monkeypatch.setenv("SENTRIAL_SHIP_IDLE", "2")  # shipper processes of a test leave soon after it
     client_module._reset_default_for_tests()
     yield
     default = client_module._default

@@ -13,18 +13,17 @@ import os
 import signal
 import threading
 import time
-import weakref
 from collections import OrderedDict
 from typing import Any
 
 from . import context
 from . import model as M
 from .config import Config, config_warning, is_loopback_url, resolve
-from .exporters.sqlite import SQLiteExporter
+from .delivery import launch
+from .delivery.outbox import outbox_path
 from .log import RateLimitedWarner, enable_debug_output, logger, register_secret
-from .pipeline import Pipeline
+from .recorder import OutboxSink, Recorder, StoreSink
 from .serialize import snapshot
-from .spool import Spool
 
 _time_ns = time.time_ns
 
@@ -89,9 +88,10 @@ class SentrialClient:
         self._warner = RateLimitedWarner()
         self._sessions: dict[str, _SessionState] = {}
         self._closed_ids: OrderedDict[str, None] = OrderedDict()
-        self._pipeline: Pipeline | None = None  # the main destination (Sentrial API or local store)
-        self._pipelines: list[Pipeline] = []  # all destinations (plus OTLP when configured)
+        self._recorder: Recorder | None = None  # the main destination (Sentrial API or local store)
+        self._recorders: list[Recorder] = []  # all destinations (plus OTLP when configured)
         self._shutdown = False
+        self._shutdown_done = threading.Event()
         self.config: Config = resolve(
             api_key,
             project_id,
@@ -124,25 +124,54 @@ class SentrialClient:
             config_warning(msg)  # visible without logging setup: this client records nothing
             logger.error("%s", msg)  # and on the logger, for log files
             cfg.disabled = True
-        if cfg.mode == "http":
-            # Imported here, on construction, not in a worker thread (fork safety) and not at module
-            # import (the CLI and local-only users never load httpx).
-            from .exporters import sentrial_http
-
-            self._http_exporter_cls = sentrial_http.SentrialHTTPExporter
         if cfg.mode != "disabled":
-            self._pipeline = Pipeline(cfg, self._make_exporter, self._warner)
-            self._pipelines = [self._pipeline]
+            self._recorder = self._make_recorder()
+            self._recorders = [self._recorder]
             if cfg.otlp_endpoint:
-                self._add_otlp_pipeline()
+                self._add_otlp_recorder()
             self._put = self._make_put()
         else:
             self._put = _discard
         _register(self)
 
-    def _add_otlp_pipeline(self) -> None:
+    def _make_recorder(self) -> Recorder:
+        cfg = self.config
+        if cfg.mode == "local":
+            assert cfg.local_path is not None
+            return Recorder(cfg, StoreSink(cfg.local_path), self._warner)
+        assert cfg.api_key is not None
+        spec = {
+            "kind": "sentrial_http",
+            "base_url": cfg.base_url,
+            "api_key": cfg.api_key,
+            "timeout": cfg.request_timeout,
+            "max_concurrency": cfg.max_concurrency,
+            "max_event_bytes": cfg.max_event_bytes,
+            "http2": cfg.http2,
+            "destination": cfg.base_url,
+        }
+        return self._outbox_recorder(spec, cfg.destination_key(), None)
+
+    def _outbox_recorder(self, spec: dict[str, Any], key: str, make: Any) -> Recorder:
+        cfg = self.config
+        spec = {
+            **spec,
+            "batch_size": cfg.batch_size,
+            "retry_initial_backoff": cfg.retry_initial_backoff,
+            "retry_max_backoff": cfg.retry_max_backoff,
+            "idle_exit": cfg.ship_idle,
+            "debug": cfg.debug,
+        }
+        path = outbox_path(cfg.resolved_spool_dir(), key)
+        mode = launch.choose_delivery(cfg.delivery)
+        if mode == "thread":
+            _prepare_thread_delivery(spec["kind"])
+        handle = launch.register(path, spec, mode, make)
+        return Recorder(cfg, OutboxSink(path, cfg.spool_max_bytes, handle), self._warner)
+
+    def _add_otlp_recorder(self) -> None:
         try:
-            from .exporters.otlp import OTLPExporter
+            from .exporters import otlp
         except ImportError as exc:
             self._warner.warn(
                 "otlp-import",
@@ -152,17 +181,24 @@ class SentrialClient:
             )
             return
         cfg = self.config
+        assert cfg.otlp_endpoint is not None
+        spec = {
+            "kind": "otlp",
+            "endpoint": cfg.otlp_endpoint,
+            "headers": cfg.otlp_headers,
+            "timeout": cfg.request_timeout,
+            "destination": cfg.otlp_endpoint,
+        }
 
-        def make(spool: Spool | None) -> Any:
-            assert cfg.otlp_endpoint is not None
-            return OTLPExporter(cfg.otlp_endpoint, headers=cfg.otlp_headers, timeout=cfg.request_timeout)
+        def make(spec: dict[str, Any], outbox: Any) -> Any:  # thread mode: built in this process
+            return otlp.OTLPExporter(spec["endpoint"], headers=spec.get("headers"), timeout=spec["timeout"])
 
-        self._pipelines.append(Pipeline(cfg, make, self._warner, destination=cfg.otlp_destination_key()))
+        self._recorders.append(self._outbox_recorder(spec, cfg.otlp_destination_key(), make))
 
     def _make_put(self) -> Any:
-        if len(self._pipelines) == 1:
-            return self._pipelines[0].put
-        puts = [p.put for p in self._pipelines]
+        if len(self._recorders) == 1:
+            return self._recorders[0].put
+        puts = [r.put for r in self._recorders]
 
         def fan_out(op: tuple[Any, ...]) -> bool:
             ok = True
@@ -171,22 +207,6 @@ class SentrialClient:
             return ok
 
         return fan_out
-
-    def _make_exporter(self, spool: Spool | None) -> Any:
-        cfg = self.config
-        if cfg.mode == "http":
-            assert cfg.api_key is not None
-            return self._http_exporter_cls(
-                cfg.base_url,
-                cfg.api_key,
-                timeout=cfg.request_timeout,
-                max_concurrency=cfg.max_concurrency,
-                max_event_bytes=cfg.max_event_bytes,
-                get_server_id=spool.get_server_id if spool is not None else None,
-                warner=self._warner,
-            )
-        assert cfg.local_path is not None
-        return SQLiteExporter(cfg.local_path)
 
     def __repr__(self) -> str:
         cfg = self.config
@@ -551,34 +571,40 @@ class SentrialClient:
     # --- delivery --------------------------------------------------------------------------------
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until everything queued so far is delivered; ``False`` if ``timeout`` passed first."""
+        """Wait until everything recorded so far is delivered; ``False`` if ``timeout`` passed first."""
         try:
-            return self._each(lambda p, t: p.flush(t), timeout)
+            return self._each(lambda r, t: r.flush(t), timeout)
         except Exception as exc:
             self._internal(exc, "flush")
             return False
 
     def persist(self, timeout: float | None = None) -> bool:
-        """Wait until everything queued so far is delivered or safely in the disk spool."""
+        """Wait until everything recorded so far is committed on disk (the store or the outbox), from
+        where it survives this process: the shipper delivers it even if the process is killed now."""
         try:
-            return self._each(lambda p, t: p.persist(t), timeout)
+            return self._each(lambda r, t: r.persist(t), timeout)
         except Exception as exc:
             self._internal(exc, "persist")
             return False
 
     def _each(self, call: Any, timeout: float | None) -> bool:
-        """Run ``call(pipeline, remaining_timeout)`` on every pipeline within one overall timeout."""
+        """Run ``call(recorder, remaining_timeout)`` on every recorder within one overall timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         ok = True
-        for p in self._pipelines:
+        for r in self._recorders:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            ok = call(p, remaining) and ok
+            ok = call(r, remaining) and ok
         return ok
 
     def shutdown(self, timeout: float | None = None) -> bool:
-        """Close open sessions as ``abandoned``, deliver what is queued (within ``timeout``), stop."""
+        """Close open sessions as ``abandoned``, commit what is queued (within ``timeout``), stop.
+
+        Nothing is sent over the network here (a shipper delivers the outbox); a second call waits
+        for the first to finish.
+        """
         if self._shutdown:
-            return True
+            self._shutdown_done.wait(self.config.exit_timeout if timeout is None else timeout)
+            return self._shutdown_done.is_set()
         self._shutdown = True
         try:
             pid = os.getpid()
@@ -588,21 +614,33 @@ class SentrialClient:
                         sid, "abandoned", failure_reason="the process ended before the session was closed"
                     )
             budget = self.config.exit_timeout if timeout is None else timeout
-            return self._each(lambda p, t: p.shutdown(t), budget)
+            return self._each(lambda r, t: r.shutdown(t), budget)
         except Exception as exc:
             self._internal(exc, "shutdown")
             return False
+        finally:
+            self._shutdown_done.set()
+            _unregister(self)
 
     def stats(self) -> dict[str, int]:
-        """Counters: queued, outbox, spooled, delivered, dropped, rejected."""
-        if self._pipeline is None:
-            return {"queued": 0, "outbox": 0, "spooled": 0, "delivered": 0, "dropped": 0, "rejected": 0}
-        return self._pipeline.stats()
+        """Counters: queued (not yet committed), committed, outbox (waiting for delivery), delivered,
+        dropped, rejected (could not be recorded)."""
+        if self._recorder is None:
+            return {
+                "queued": 0,
+                "committed": 0,
+                "outbox": 0,
+                "spooled": 0,
+                "delivered": 0,
+                "dropped": 0,
+                "rejected": 0,
+            }
+        return self._recorder.stats()
 
     def _after_fork_in_child(self) -> None:
-        if self._pipelines and not self._shutdown:
-            for p in self._pipelines:
-                p.after_fork_in_child()
+        if self._recorders and not self._shutdown:
+            for r in self._recorders:
+                r.after_fork_in_child()
             self._put = self._make_put()
 
 
@@ -682,62 +720,143 @@ class Session:
 
 # --- process-wide registry: default client, exit flush, fork, SIGTERM --------------------------------
 
-_clients: weakref.WeakSet[SentrialClient] = weakref.WeakSet()
+# Strong references: a client is kept until it is shut down, so what it queued is always committed.
+_clients: dict[int, SentrialClient] = {}
 _registry_lock = threading.Lock()
 _hooks_installed = False
 _default: SentrialClient | None = None
 _default_lock = threading.Lock()
+_exit_lock = threading.Lock()
+_exited_pid = 0
+_thread_kinds: set[str] = set()
+
+
+def _prepare_thread_delivery(kind: str) -> None:
+    """Thread delivery runs the network in this process: import what it needs now, on the constructing
+    thread (a fork while a worker holds a module's import lock deadlocks the child)."""
+    if kind in _thread_kinds:
+        return
+    _thread_kinds.add(kind)
+    if kind == "sentrial_http":
+        from .exporters import sentrial_http  # noqa: F401
 
 
 def _register(client: SentrialClient) -> None:
     global _hooks_installed
     with _registry_lock:
-        _clients.add(client)
+        _clients[id(client)] = client
         if _hooks_installed:
             return
         _hooks_installed = True
     atexit.register(_at_exit)
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork_in_child)
+    _install_multiprocessing_exit()
     if client.config.handle_sigterm:
         _install_sigterm()
 
 
+def _unregister(client: SentrialClient) -> None:
+    with _registry_lock:
+        _clients.pop(id(client), None)
+
+
 def _at_exit() -> None:
-    for client in list(_clients):
+    """Commit what every client queued, within one exit budget for the whole process.
+
+    With process delivery that is all (no network at exit). With thread delivery the shippers in this
+    process then get what is left of the same budget to deliver.
+    """
+    global _exited_pid
+    with _exit_lock:
+        if _exited_pid == os.getpid():
+            return
+        _exited_pid = os.getpid()
+    clients = list(_clients.values())
+    if not clients:
+        return
+    budget = max(c.config.exit_timeout for c in clients)
+    deadline = time.monotonic() + max(0.0, budget)
+    for client in clients:
         try:
-            client.shutdown(client.config.exit_timeout)
+            client.shutdown(max(0.0, deadline - time.monotonic()))
         except Exception:
             pass
+    handles = launch.thread_handles()
+    for handle in handles:
+        shipper = handle.shipper
+        if shipper is None:
+            continue
+        while time.monotonic() < deadline:
+            try:
+                if shipper.outbox.depth() == 0:
+                    break
+            except Exception:
+                break
+            shipper.wake.set()
+            time.sleep(0.01)
+        shipper.stop.set()
+
+
+def _install_multiprocessing_exit() -> None:
+    """multiprocessing children end with ``os._exit`` (no atexit): commit through its finalizers."""
+    import sys
+
+    util = sys.modules.get("multiprocessing.util")
+    if util is None:
+        return
+    try:
+        util.Finalize(None, _at_exit, exitpriority=100)
+        util.register_after_fork(_MP_SENTINEL, _mp_after_fork)
+    except Exception:
+        pass
+
+
+class _Sentinel:
+    pass
+
+
+_MP_SENTINEL = _Sentinel()
+
+
+def _mp_after_fork(_: object) -> None:
+    # multiprocessing clears its finalizers in a new child, then runs its after-fork hooks: register again
+    import multiprocessing.util as util
+
+    util.Finalize(None, _at_exit, exitpriority=100)
 
 
 def _after_fork_in_child() -> None:
-    global _registry_lock, _default_lock
+    global _registry_lock, _default_lock, _exit_lock
     _registry_lock = threading.Lock()
     _default_lock = threading.Lock()
-    for client in list(_clients):
+    _exit_lock = threading.Lock()
+    launch.after_fork_in_child()
+    for client in list(_clients.values()):
         try:
             client._after_fork_in_child()
         except Exception:
             pass
+    _install_multiprocessing_exit()
 
 
 def _install_sigterm() -> None:
-    """Flush on SIGTERM when nobody else handles it, then die of SIGTERM as before."""
+    """Commit on SIGTERM when nobody else handles it, then die of SIGTERM as before."""
     if threading.current_thread() is not threading.main_thread():
         return
     try:
         if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
             return
-
-        def _on_sigterm(signum: int, frame: Any) -> None:
-            _at_exit()
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
-
         signal.signal(signal.SIGTERM, _on_sigterm)
     except (ValueError, OSError, AttributeError):
         pass
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _at_exit()
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def configure(**kwargs: Any) -> SentrialClient:
@@ -765,3 +884,8 @@ def get_client() -> SentrialClient:
 def _reset_default_for_tests() -> None:
     global _default
     _default = None
+
+
+# Installed at import (when imported on the main thread), so SIGTERM commits even when the first
+# client is created on another thread, where Python does not allow installing a handler.
+_install_sigterm()

@@ -173,6 +173,11 @@ class Config:
     spool_max_bytes: int = 1 << 30
     retry_initial_backoff: float = 0.25
     retry_max_backoff: float = 30.0
+    # delivery: "process" (a shipper process per outbox), "thread" (in this process), "auto" (process,
+    # except in serverless runtimes and where no process can be started)
+    delivery: str = "auto"
+    http2: bool = False  # HTTP/2 to the API (extra "http2")
+    ship_idle: float = 10.0  # seconds a shipper process stays with nothing to send
     # data hygiene
     max_string_length: int = 100_000
     max_event_bytes: int = 1_000_000
@@ -289,6 +294,11 @@ def resolve(
     if env.get("SENTRIAL_OTLP_HEADERS"):
         pairs = (item.split("=", 1) for item in env["SENTRIAL_OTLP_HEADERS"].split(",") if "=" in item)
         cfg.otlp_headers = {k.strip(): v.strip() for k, v in pairs}
+    if env.get("SENTRIAL_DELIVERY", "").strip():
+        cfg.delivery = env["SENTRIAL_DELIVERY"].strip().lower()
+    if env_flag("SENTRIAL_HTTP2"):
+        cfg.http2 = True
+    cfg.ship_idle = env_float("SENTRIAL_SHIP_IDLE", cfg.ship_idle)
     if env_flag("SENTRIAL_REDACT_PII"):
         cfg.redact_pii = True
     if env_flag("SENTRIAL_ALLOW_INSECURE_HTTP"):

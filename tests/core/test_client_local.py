@@ -349,7 +349,7 @@ def test_disabled_client_records_nothing_and_never_fails(tmp_path, monkeypatch):
     assert not os.path.exists(tmp_path / "s.db")
 
 
-def test_store_and_spool_files_are_private(tmp_path):
+def test_store_and_outbox_files_are_private(tmp_path):
     client = SentrialClient(local_path=str(tmp_path / "db" / "s.db"), spool_path=str(tmp_path / "spool"))
     sid = client.create_session("perm")
     client.close_session(sid)
@@ -357,8 +357,15 @@ def test_store_and_spool_files_are_private(tmp_path):
     client.shutdown(2)
     db_mode = stat.S_IMODE(os.stat(tmp_path / "db" / "s.db").st_mode)
     assert db_mode == 0o600
-    spools = list((tmp_path / "spool").glob("spool-*.db"))
-    assert spools and all(stat.S_IMODE(os.stat(p).st_mode) == 0o600 for p in spools)
+    assert not (tmp_path / "spool").exists()  # the local store needs no outbox
+    http = SentrialClient(
+        api_key="k-123456", base_url="http://127.0.0.1:9", spool_path=str(tmp_path / "spool")
+    )
+    http.create_session("perm")
+    assert http.persist(5)
+    http.shutdown(1)
+    outboxes = list((tmp_path / "spool").glob("outbox-*.db"))
+    assert outboxes and all(stat.S_IMODE(os.stat(p).st_mode) == 0o600 for p in outboxes)
 
 
 def test_repr_and_logs_never_contain_the_api_key(tmp_path, caplog):
@@ -374,8 +381,10 @@ def test_repr_and_logs_never_contain_the_api_key(tmp_path, caplog):
     assert key not in repr(client) and key not in str(client.config)
     assert all(key not in r.getMessage() for r in caplog.records)
     client.shutdown(0.5)
-    for spool in tmp_path.glob("spool-*.db"):
-        assert key.encode() not in spool.read_bytes()
+    outboxes = list(tmp_path.glob("outbox-*.db*"))
+    assert outboxes
+    for outbox in outboxes:
+        assert key.encode() not in outbox.read_bytes()
 
 
 def test_plain_http_to_a_remote_host_is_refused(tmp_path, caplog):

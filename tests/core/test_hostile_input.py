@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sentrial_integrations import SentrialClient
-from sentrial_integrations.core.pipeline import RecordBuilder
+from sentrial_integrations.core.record.builder import RecordBuilder
 from sentrial_integrations.core.serialize import Limits, snapshot, to_jsonable
 from sentrial_integrations.store import SessionFilter
 from tests.conftest import read_store

@@ -181,8 +181,8 @@ def test_401_keeps_data_and_warns_without_the_key(sentrial_api, tmp_path, caplog
     with client.session("unauthorised") as s:
         s.track_tool_call("t", {"i": 1})
     assert client.persist(10)
-    assert not client.flush(0.5)
-    assert client.stats()["spooled"] == 3  # create, event, close kept in the spool
+    assert not client.flush(3)
+    assert client.stats()["outbox"] == 3  # create, event, close kept in the outbox
     warnings = [r.getMessage() for r in caplog.records if "rejected the API key" in r.getMessage()]
     assert len(warnings) == 1 and "wrong-key-123456" not in warnings[0]
     client.shutdown(0.5)

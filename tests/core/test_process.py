@@ -32,6 +32,14 @@ def run_child(code: str, api_url: str, spool: str, **popen) -> subprocess.Popen:
     )
 
 
+def delivered(server, name: str, closes: int = 1, timeout: float = 30) -> None:
+    """Wait until the shipper (which outlives the recording process) delivered the session's close."""
+    ok = server.wait_for(
+        lambda s: (sess := s.session_by_name(name)) is not None and len(sess["closes"]) >= closes, timeout
+    )
+    assert ok, f"session {name!r} was not delivered and closed"
+
+
 def events_of(server, name: str) -> list[int]:
     sess = server.session_by_name(name)
     assert sess is not None, f"no session {name!r}"
@@ -56,6 +64,7 @@ def test_normal_exit_delivers_queued_events_and_closes_open_sessions(sentrial_ap
     )
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
+    delivered(sentrial_api, "exit-normal")
     assert events_of(sentrial_api, "exit-normal") == list(range(300))
     assert closes_of(sentrial_api, "exit-normal") == ["abandoned"]
 
@@ -77,6 +86,7 @@ def test_sigterm_flushes_then_dies_of_sigterm(sentrial_api, tmp_path):
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGTERM  # same death as without us
+    delivered(sentrial_api, "sigterm")
     assert events_of(sentrial_api, "sigterm") == list(range(200))
     assert closes_of(sentrial_api, "sigterm") == ["abandoned"]
 
@@ -97,6 +107,7 @@ def test_sys_exit_inside_a_thread_still_delivers(sentrial_api, tmp_path):
     )
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
+    delivered(sentrial_api, "thread-exit")
     assert events_of(sentrial_api, "thread-exit") == list(range(50))
     assert closes_of(sentrial_api, "thread-exit") == ["success"]
 
@@ -119,17 +130,8 @@ def test_spool_left_by_a_killed_process_is_delivered_by_the_next_one(sentrial_ap
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL, err
     assert out.strip() == "PERSISTED 122"
-    sentrial_api.come_up()
-    nxt = run_child(
-        """
-        ok = client.flush(30)
-        print("FLUSHED", ok, flush=True)
-        """,
-        sentrial_api.url,
-        str(tmp_path),
-    )
-    out, err = nxt.communicate(timeout=60)
-    assert out.strip() == "FLUSHED True", err
+    sentrial_api.come_up()  # the shipper the killed process started delivers its outbox
+    delivered(sentrial_api, "killed")
     assert events_of(sentrial_api, "killed") == list(range(120))
     assert closes_of(sentrial_api, "killed") == ["success"]
     assert sentrial_api.duplicates == 0

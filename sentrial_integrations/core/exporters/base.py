@@ -1,5 +1,5 @@
-"""The exporter interface. Exporters are dumb: batching, ordering, retries and the spool live in the
-pipeline; an exporter only sends a batch and says what happened to each record."""
+"""The exporter interface. Exporters are dumb: batching, ordering, retries and the outbox live in the
+shipper; an exporter only sends a batch and says what happened to each record."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ from typing import Any, Protocol
 
 OK = 0  # delivered (or already there: idempotent repeat)
 DROP = 1  # permanently refused: retrying cannot help
-RETRY = 2  # not delivered now; keep it, in order, and try later
+RETRY = 2  # not delivered now (the backend is away or busy); keep it, in order, and try later
+REFUSED = 3  # this very record was refused in a way that may pass (a 500, a garbled answer): count a try
+WAIT = 4  # cannot be sent yet (its session has no server id yet): keep it, its session waits
 
 
 @dataclass
 class ExportResult:
     outcomes: list[int]
     retry_after: float | None = None  # seconds the backend asked us to wait
-    auth_failed: bool = False  # the backend refused our credentials (kept, retried slowly)
-    notes: list[str] = field(default_factory=list)
+    reasons: dict[int, str] = field(default_factory=dict)  # index -> why it was dropped / refused
 
 
 class Exporter(Protocol):

@@ -1,0 +1,193 @@
+"""Starting shippers: a process per outbox (the default), or a thread in the host where a background
+process would be frozen or killed with the request (serverless) or cannot be started."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..log import logger
+from .outbox import Outbox
+from .shipper import Shipper, ShipperLock, shipper_from_spec
+
+# Environment variables that tell a serverless runtime (the process is frozen between requests).
+SERVERLESS_ENV = (
+    "AWS_LAMBDA_FUNCTION_NAME",  # AWS Lambda
+    "K_SERVICE",  # Google Cloud Run / Cloud Functions (2nd gen)
+    "FUNCTION_TARGET",  # Google Cloud Functions
+    "FUNCTIONS_WORKER_RUNTIME",  # Azure Functions
+    "VERCEL",  # Vercel
+)
+
+# Never handed to the shipper process: they would make it trace itself or the user's startup code run.
+_STRIP_ENV = (
+    "PYTHONSTARTUP",
+    "PYTHONINSPECT",
+    "SENTRIAL_TRACING",
+    "SENTRIAL_API_KEY",
+    "SENTRIAL_RUN_SESSION",
+)
+
+
+def choose_delivery(requested: str | None) -> str:
+    """``process`` or ``thread`` for ``requested`` (``auto``/None picks by platform and runtime)."""
+    if requested in ("process", "thread"):
+        return requested
+    if any(os.environ.get(name) for name in SERVERLESS_ENV):
+        return "thread"
+    try:
+        import fcntl  # noqa: F401
+    except (
+        ImportError
+    ):  # no fcntl locks (Windows): one shipper per outbox cannot be guaranteed across processes
+        return "thread"
+    if not sys.executable:
+        return "thread"
+    return "process"
+
+
+def _package_root() -> str:
+    import sentrial_integrations
+
+    return os.path.dirname(os.path.dirname(os.path.abspath(sentrial_integrations.__file__)))
+
+
+def shipper_env() -> dict[str, str]:
+    """The host's environment without what would instrument the shipper or run user start-up code."""
+    env = {k: v for k, v in os.environ.items() if k not in _STRIP_ENV and not k.startswith("OTEL_PYTHON")}
+    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    # sitecustomize folders (ours for `sentrial-integrations run`, OpenTelemetry's auto-instrumentation)
+    parts = [p for p in parts if not os.path.exists(os.path.join(p, "sitecustomize.py"))]
+    env["PYTHONPATH"] = os.pathsep.join([_package_root(), *parts])
+    env["SENTRIAL_SHIPPER"] = "1"
+    return env
+
+
+class _Handle:
+    """What this process knows of the shipper of one outbox."""
+
+    def __init__(self, path: str, spec: dict[str, Any], mode: str, make: Callable[..., Any] | None) -> None:
+        self.path = path
+        self.spec = spec
+        self.mode = mode
+        self.make = make
+        self.lock = threading.Lock()
+        self.last_check = 0.0
+        self.thread: threading.Thread | None = None
+        self.shipper: Shipper | None = None
+        self.spawned = 0
+        self.failed = False
+
+
+_handles: dict[str, _Handle] = {}
+_handles_lock = threading.Lock()
+
+
+def register(path: str, spec: dict[str, Any], mode: str, make: Callable[..., Any] | None = None) -> _Handle:
+    with _handles_lock:
+        h = _handles.get(path)
+        if h is None:
+            h = _handles[path] = _Handle(path, spec, mode, make)
+        return h
+
+
+def ensure(handle: _Handle, *, force: bool = False) -> bool:
+    """Make sure a shipper runs for this outbox (cheap when one does; checked at most every 0.5 s).
+
+    Returns whether it checked this time."""
+    now = time.monotonic()
+    if handle.shipper is not None:
+        handle.shipper.wake.set()
+    if not force and now - handle.last_check < 0.5:
+        return False
+    if not handle.lock.acquire(blocking=False):
+        return False
+    try:
+        handle.last_check = now
+        if handle.mode == "thread" or handle.failed:
+            _ensure_thread(handle)
+        else:
+            _ensure_process(handle)
+        return True
+    finally:
+        handle.lock.release()
+
+
+def wake(handle: _Handle) -> None:
+    if handle.shipper is not None:
+        handle.shipper.wake.set()
+
+
+def _ensure_process(handle: _Handle) -> None:
+    if ShipperLock.held_by_someone(handle.path):
+        return
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sentrial_integrations.core.delivery.shipper", "--detach", handle.path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=shipper_env(),
+            close_fds=True,
+            start_new_session=True,
+            cwd=os.path.dirname(handle.path) or None,
+        )
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(handle.spec).encode())  # the key travels in the pipe, never in argv
+        proc.stdin.close()
+        proc.wait(30)  # the first process forks the shipper and leaves at once
+        handle.spawned += 1
+    except Exception as exc:
+        logger.warning("Sentrial: cannot start a shipper process (%s); delivering from a thread instead", exc)
+        handle.failed = True
+        _ensure_thread(handle)
+
+
+def _ensure_thread(handle: _Handle) -> None:
+    if handle.thread is not None and handle.thread.is_alive():
+        return
+    lock = ShipperLock(handle.path)
+    try:
+        got = lock.acquire()
+    except ImportError:  # no fcntl: this process is the only shipper it can know of
+        got = True
+    if not got:
+        return  # another process ships this outbox
+    outbox = Outbox(handle.path)
+    spec = dict(handle.spec)
+    spec["idle_exit"] = None  # a thread lives as long as the process
+    shipper = shipper_from_spec(spec, outbox, handle.make)
+    handle.shipper = shipper
+
+    def main() -> None:
+        try:
+            shipper.run()
+        finally:
+            shipper.close()
+            lock.release()
+
+    t = threading.Thread(target=main, name="sentrial-shipper", daemon=True)
+    handle.thread = t
+    t.start()
+
+
+def thread_handles() -> list[_Handle]:
+    with _handles_lock:
+        return [h for h in _handles.values() if h.shipper is not None and h.thread is not None]
+
+
+def after_fork_in_child() -> None:
+    """A forked child ships nothing of its own: the parent's shipper (process or thread) delivers."""
+    global _handles_lock
+    _handles_lock = threading.Lock()
+    for h in _handles.values():
+        h.lock = threading.Lock()
+        h.thread = None
+        h.shipper = None
+        h.last_check = 0.0
