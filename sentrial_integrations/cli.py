@@ -44,7 +44,7 @@ from .store import (
 
 PROG = "sentrial-integrations"
 STATUSES = ("running", "success", "failure", "error", "timeout", "abandoned")
-EVENT_TYPES = ("tool_call", "decision", "llm_call", "error")
+EVENT_TYPES = ("tool_call", "decision", "llm_call", "error", "state_change")
 DEFAULT_TIMEOUT = "24h"
 DEFAULT_PORT = 8777
 
@@ -64,7 +64,13 @@ _STATUS_MARK = {
     "timeout": "⏱",
     "abandoned": "–",
 }
-_TYPE_STYLE = {"tool_call": "cyan", "llm_call": "magenta", "decision": "blue", "error": "bold red"}
+_TYPE_STYLE = {
+    "tool_call": "cyan",
+    "llm_call": "magenta",
+    "decision": "blue",
+    "error": "bold red",
+    "state_change": "green",
+}
 
 _SESSION_KEYS = (
     "id",
@@ -244,6 +250,13 @@ def fmt_ms(ms: float | None) -> str:
         return f"{hours} h {minutes:02d} min"
     days, hours = divmod(hours, 24)
     return f"{days} d {hours} h"
+
+
+def unpriced_note(n: Any) -> str:
+    """`` (cost unknown for N calls)`` when some LLM calls could not be priced, else ``""``."""
+    if not isinstance(n, int) or n <= 0:
+        return ""
+    return f" (cost unknown for {n} call{'s' if n != 1 else ''})"
 
 
 def fmt_cost(cost: float | None) -> str:
@@ -634,7 +647,7 @@ def _cmd_sessions(args: argparse.Namespace, ctx: Ctx) -> int:
                 Text(fmt_ms(dur) + ("…" if status == "running" else "")),
                 events,
                 Text(fmt_tokens(s.get("total_tokens"))),
-                Text(fmt_cost(s.get("cost"))),
+                Text(fmt_cost(s.get("cost")) + ("+?" if s.get("unpriced_calls") else "")),
                 Text(s["id"][:id_len], style="dim"),
             ]
         )
@@ -790,6 +803,8 @@ def _step_detail(e: dict[str, Any]) -> str:
         return "✗ " + one_line(error_message(e["error"]), 200)
     if e["type"] == "decision":
         return one_line(e.get("reasoning"), 200)
+    if e["type"] == "state_change":
+        return one_line(e.get("output"), 200)
     return ""
 
 
@@ -827,16 +842,18 @@ def _print_header(ctx: Ctx, s: dict[str, Any]) -> None:
     if s.get("error_count"):
         events.append(f" ({s['error_count']} with errors)", style="red")
     line("events", events)
-    if s.get("total_tokens") is not None or s.get("cost") is not None:
+    if s.get("total_tokens") is not None or s.get("cost") is not None or s.get("unpriced_calls"):
         tokens = fmt_tokens(s.get("total_tokens"))
         if s.get("prompt_tokens") is not None or s.get("completion_tokens") is not None:
             tokens += f" (prompt {fmt_tokens(s.get('prompt_tokens'))}, completion {fmt_tokens(s.get('completion_tokens'))})"
-        line("tokens", tokens, f"   cost {fmt_cost(s.get('cost'))}")
+        line("tokens", tokens, f"   cost {fmt_cost(s.get('cost'))}{unpriced_note(s.get('unpriced_calls'))}")
     meta = s.get("metadata") or {}
     if meta:
         line("metadata", "  ".join(f"{k}={one_line(v, 60)}" for k, v in meta.items()))
     if s.get("failure_reason"):
         line("reason", Text(one_line(s["failure_reason"], 200), style="red"))
+    if s.get("user_input") is not None:
+        line("input", one_line(s["user_input"], 120))
     if s.get("output") is not None:
         line("output", one_line(s["output"], 120))
 
@@ -932,6 +949,10 @@ def _replay_sections(e: dict[str, Any]) -> list[tuple[str, str]]:
             f"tokens {fmt_tokens(e.get('prompt_tokens'))} in, {fmt_tokens(e.get('completion_tokens'))} out"
         )
         usage += f"   cost {fmt_cost(e.get('cost'))}"
+        if outp.get("cost_source"):
+            usage += f" ({outp['cost_source']})"
+        elif outp.get("unpriced"):
+            usage += " (cost unknown: no price for this model)"
         for key in ("finish_reason", "response_model", "time_to_first_token_ms", "partial"):
             if outp.get(key) is not None:
                 usage += f"   {key} {outp[key]}"

@@ -58,7 +58,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     output TEXT,
     custom_metrics TEXT,
     event_count INTEGER NOT NULL DEFAULT 0,
-    error_count INTEGER NOT NULL DEFAULT 0
+    error_count INTEGER NOT NULL DEFAULT 0,
+    user_input TEXT,
+    unpriced_calls INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS sessions_started ON sessions(started_at);
 CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status);
@@ -79,7 +81,9 @@ CREATE TABLE IF NOT EXISTS events (
     total_tokens INTEGER,
     cost REAL,
     error TEXT,
-    payload TEXT
+    payload TEXT,
+    cost_source TEXT,
+    unpriced INTEGER
 );
 CREATE INDEX IF NOT EXISTS events_session ON events(session_id, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -211,6 +215,15 @@ class Store:
         cols = {r[1] for r in self._conn.execute("PRAGMA table_info(sessions)")}
         if "convo_id" not in cols:
             self._conn.execute("ALTER TABLE sessions ADD COLUMN convo_id TEXT")
+        if "user_input" not in cols:
+            self._conn.execute("ALTER TABLE sessions ADD COLUMN user_input TEXT")
+        if "unpriced_calls" not in cols:
+            self._conn.execute("ALTER TABLE sessions ADD COLUMN unpriced_calls INTEGER NOT NULL DEFAULT 0")
+        event_cols = {r[1] for r in self._conn.execute("PRAGMA table_info(events)")}
+        if "cost_source" not in event_cols:
+            self._conn.execute("ALTER TABLE events ADD COLUMN cost_source TEXT")
+        if "unpriced" not in event_cols:
+            self._conn.execute("ALTER TABLE events ADD COLUMN unpriced INTEGER")
 
     def close(self) -> None:
         with self._lock:
@@ -304,6 +317,8 @@ class Store:
             rec.get("cost"),
             err_text,
             _dumps(payload),
+            rec.get("cost_source") if isinstance(rec.get("cost_source"), str) else None,
+            1 if rec.get("unpriced") is True else None,
         )
         return row, bool(rec.get("type") == "error" or err_text)
 
@@ -316,8 +331,8 @@ class Store:
             (errors if is_error else plain).append(row)
         sql = (
             "INSERT OR IGNORE INTO events(id, session_id, seq, type, name, ts, duration_ms, span_id, parent_span_id,"
-            " model, provider, prompt_tokens, completion_tokens, total_tokens, cost, error, payload)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " model, provider, prompt_tokens, completion_tokens, total_tokens, cost, error, payload,"
+            " cost_source, unpriced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
         total = 0
         for sid, (plain, errors) in groups.items():
@@ -329,6 +344,12 @@ class Store:
                     (added + added_err, added_err, sid),
                 )
             total += added + added_err
+            if (added or added_err) and any(r[-1] for r in (*plain, *errors)):
+                conn.execute(
+                    "UPDATE sessions SET unpriced_calls = (SELECT count(*) FROM events WHERE session_id = ?"
+                    " AND unpriced = 1) WHERE id = ?",
+                    (sid, sid),
+                )
         return total
 
     def _close_session(self, conn: sqlite3.Connection, rec: dict[str, Any]) -> None:
@@ -343,10 +364,13 @@ class Store:
         duration = rec.get("duration_ms")
         if duration is None and row is not None and row[0] is not None:
             duration = max(0.0, (ended - row[0]) * 1000.0)
-        output = rec.get("output")
+        output = rec.get("output") if rec.get("output") is not None else rec.get("assistant_output")
+        user_input = rec.get("user_input")
         conn.execute(
             "UPDATE sessions SET status = ?, ended_at = ?, duration_ms = ?, prompt_tokens = ?, completion_tokens = ?,"
-            " total_tokens = ?, cost = ?, failure_reason = ?, output = ?, custom_metrics = ? WHERE id = ?",
+            " total_tokens = ?, cost = ?, failure_reason = ?, output = ?, custom_metrics = ?,"
+            " user_input = coalesce(?, user_input),"
+            " unpriced_calls = max(unpriced_calls, coalesce(?, 0)) WHERE id = ?",
             (
                 rec.get("status") or "success",
                 ended,
@@ -358,6 +382,8 @@ class Store:
                 rec.get("failure_reason"),
                 _dumps(output),
                 _dumps(rec.get("custom_metrics")),
+                _dumps(user_input),
+                rec.get("unpriced_calls") if isinstance(rec.get("unpriced_calls"), int) else None,
                 sid,
             ),
         )
@@ -475,6 +501,8 @@ class Store:
             d["metadata"] = {"value": d["metadata"]}
         d["output"] = _loads(d.get("output"))
         d["custom_metrics"] = _loads(d.get("custom_metrics"))
+        if "user_input" in d:
+            d["user_input"] = _loads(d.get("user_input"))
         return d
 
     @staticmethod

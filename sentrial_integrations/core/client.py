@@ -18,6 +18,7 @@ from typing import Any
 
 from . import context
 from . import model as M
+from .compat import CompatMixin, apply_legacy_fields, client_options
 from .config import Config, config_warning, is_loopback_url, resolve
 from .delivery import launch
 from .delivery.outbox import outbox_path
@@ -64,8 +65,10 @@ def _new_session_id() -> str:
     return "ses_" + os.urandom(12).hex()
 
 
-class SentrialClient:
+class SentrialClient(CompatMixin):
     """Records agent sessions and their events, and ships them in the background.
+
+    The official Sentrial SDK's method names and keyword arguments work too (see :mod:`.compat`).
 
     With an API key the data goes to the Sentrial REST API; with none, to the embedded SQLite store
     (``local_path``, else ``SENTRIAL_LOCAL_PATH``, else ``.sentrial/sentrial.db``).
@@ -85,6 +88,8 @@ class SentrialClient:
         exit_timeout: float | None = None,
         **options: Any,
     ) -> None:
+        if options:  # the official SDK's constructor arguments (api_url=, fail_silently=, ...)
+            api_key, base_url, strict = client_options(api_key, base_url, strict, options)
         self._warner = RateLimitedWarner()
         self._sessions: dict[str, _SessionState] = {}
         self._closed_ids: OrderedDict[str, None] = OrderedDict()
@@ -266,6 +271,12 @@ class SentrialClient:
 
     # --- sessions --------------------------------------------------------------------------------
 
+    def _legacy(self, fields: dict[str, Any], legacy: dict[str, Any], what: str) -> None:
+        """The official SDK's keyword arguments (``tool_error=``, ``error_message=``, ...) mapped onto ours."""
+        unknown = apply_legacy_fields(fields, legacy, what)
+        if unknown:
+            self._misuse("kwarg", "Sentrial: %s got unexpected keyword arguments %s (ignored)", what, unknown)
+
     def create_session(
         self,
         name: str,
@@ -307,12 +318,21 @@ class SentrialClient:
         completion_tokens: int | None = None,
         total_tokens: int | None = None,
         cost: float | None = None,
+        user_input: Any = None,
+        assistant_output: Any = None,
+        duration_ms: float | None = None,
+        success: bool | None = None,
     ) -> bool:
         """Close a session with ``success``, ``failure``, ``error``, ``timeout`` or ``abandoned``.
 
-        Tokens and cost default to the sums over the session's LLM events. Returns whether it closed.
+        Tokens and cost default to the sums over the session's LLM events. ``user_input`` (the run's
+        input) and ``assistant_output`` (its final answer; default: ``output`` when it is text) go to the
+        API as ``userInput`` / ``assistantOutput``. ``duration_ms`` defaults to the time since the session
+        opened; ``success=False`` (the official SDK's form) means ``"failure"``. Returns whether it closed.
         """
         try:
+            if success is not None and status == "success":
+                status = "success" if success else "failure"
             canonical = STATUS_ALIASES.get(status.lower()) if isinstance(status, str) else None
             if canonical is None:
                 self._misuse(
@@ -333,7 +353,9 @@ class SentrialClient:
                 "output": snapshot(output),
                 "failure_reason": failure_reason,
                 "custom_metrics": snapshot(custom_metrics),
-                "duration_ms": (now - st.start_ns) / 1e6,
+                "duration_ms": duration_ms if duration_ms is not None else (now - st.start_ns) / 1e6,
+                "user_input": snapshot(user_input),
+                "assistant_output": snapshot(assistant_output),
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,
                 "total_tokens": total_tokens,
@@ -413,28 +435,28 @@ class SentrialClient:
         span_id: str | None = None,
         parent_span_id: str | None = None,
         start_time: float | None = None,
+        **legacy: Any,
     ) -> str | None:
         """Record a tool call. ``start_time`` (epoch s) defaults to now minus ``duration_ms``."""
         try:
             if type(tool_name) is not str:
                 tool_name = self._name(tool_name, "track_tool_call")
-            return self._emit(
-                session_id,
-                "track_tool_call",
-                {
-                    "type": "tool_call",
-                    "name": tool_name,
-                    "input": snapshot(tool_input),
-                    "output": snapshot(tool_output),
-                    "error": error,
-                    "duration_ms": duration_ms,
-                    "reasoning": reasoning,
-                    "metadata": snapshot(metadata),
-                    "span_id": span_id,
-                    "parent_span_id": parent_span_id,
-                    "start_time": start_time,
-                },
-            )
+            fields: dict[str, Any] = {
+                "type": "tool_call",
+                "name": tool_name,
+                "input": snapshot(tool_input),
+                "output": snapshot(tool_output),
+                "error": error,
+                "duration_ms": duration_ms,
+                "reasoning": reasoning,
+                "metadata": snapshot(metadata),
+                "span_id": span_id,
+                "parent_span_id": parent_span_id,
+                "start_time": start_time,
+            }
+            if legacy:
+                self._legacy(fields, legacy, "track_tool_call")
+            return self._emit(session_id, "track_tool_call", fields)
         except Exception as exc:
             self._internal(exc, "track_tool_call")
             return None
@@ -451,25 +473,25 @@ class SentrialClient:
         span_id: str | None = None,
         parent_span_id: str | None = None,
         start_time: float | None = None,
+        **legacy: Any,
     ) -> str | None:
         """Record a decision: the reasoning, the chosen action, the alternatives and a confidence."""
         try:
-            return self._emit(
-                session_id,
-                "track_decision",
-                {
-                    "type": "decision",
-                    "name": "decision",
-                    "reasoning": reasoning,
-                    "decision": snapshot(decision),
-                    "alternatives": snapshot(alternatives),
-                    "confidence": confidence,
-                    "metadata": snapshot(metadata),
-                    "span_id": span_id,
-                    "parent_span_id": parent_span_id,
-                    "start_time": start_time,
-                },
-            )
+            fields: dict[str, Any] = {
+                "type": "decision",
+                "name": "decision",
+                "reasoning": reasoning,
+                "decision": snapshot(decision),
+                "alternatives": snapshot(alternatives),
+                "confidence": confidence,
+                "metadata": snapshot(metadata),
+                "span_id": span_id,
+                "parent_span_id": parent_span_id,
+                "start_time": start_time,
+            }
+            if legacy:
+                self._legacy(fields, legacy, "track_decision")
+            return self._emit(session_id, "track_decision", fields)
         except Exception as exc:
             self._internal(exc, "track_decision")
             return None
@@ -539,7 +561,7 @@ class SentrialClient:
     def track_error(
         self,
         session_id: str,
-        error: BaseException | str | dict[str, Any],
+        error: BaseException | str | dict[str, Any] | None = None,
         *,
         error_type: str | None = None,
         tool_name: str | None = None,
@@ -547,25 +569,57 @@ class SentrialClient:
         span_id: str | None = None,
         parent_span_id: str | None = None,
         start_time: float | None = None,
+        **legacy: Any,
     ) -> str | None:
         """Record an error (an exception keeps its type and stack trace)."""
         try:
+            fields: dict[str, Any] = {
+                "type": "error",
+                "name": tool_name,
+                "error": error,
+                "error_type": error_type,
+                "metadata": snapshot(metadata),
+                "span_id": span_id,
+                "parent_span_id": parent_span_id,
+                "start_time": start_time,
+            }
+            if legacy:
+                self._legacy(fields, legacy, "track_error")
+            return self._emit(session_id, "track_error", fields)
+        except Exception as exc:
+            self._internal(exc, "track_error")
+            return None
+
+    def track_state_change(
+        self,
+        session_id: str,
+        before: Any,
+        after: Any,
+        *,
+        reason: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        span_id: str | None = None,
+        parent_span_id: str | None = None,
+    ) -> str | None:
+        """Record that the agent's state went from ``before`` to ``after`` (the API's stateBefore /
+        stateAfter), with an optional ``reason``."""
+        try:
             return self._emit(
                 session_id,
-                "track_error",
+                "track_state_change",
                 {
-                    "type": "error",
-                    "name": tool_name,
-                    "error": error,
-                    "error_type": error_type,
+                    "type": "state_change",
+                    "name": "state_change",
+                    "input": snapshot(before),
+                    "output": snapshot(after),
+                    "reasoning": reason,
                     "metadata": snapshot(metadata),
                     "span_id": span_id,
                     "parent_span_id": parent_span_id,
-                    "start_time": start_time,
                 },
             )
         except Exception as exc:
-            self._internal(exc, "track_error")
+            self._internal(exc, "track_state_change")
             return None
 
     # --- delivery --------------------------------------------------------------------------------
@@ -680,6 +734,9 @@ class Session:
 
     def track_error(self, error: BaseException | str | dict[str, Any], **kw: Any) -> str | None:
         return self.client.track_error(self.id, error, **kw)
+
+    def track_state_change(self, before: Any, after: Any, **kw: Any) -> str | None:
+        return self.client.track_state_change(self.id, before, after, **kw)
 
     def close(self, status: str = "success", **kw: Any) -> bool:
         if self.closed:

@@ -9,12 +9,13 @@ SQLite store and the local server understand::
     {"kind": "event", "id", "session_id", "seq", "type", "name", "ts", "duration_ms", "span_id",
      "parent_span_id", "input", "output", "error", "reasoning", "metadata", "model", "provider",
      "prompt_tokens", "completion_tokens", "total_tokens", "cost", "decision", "alternatives",
-     "confidence"}
+     "confidence"}  (+ "cost_source", "unpriced" on llm_call events)
     {"kind": "session_close", "session_id", "seq", "status", "ts", "duration_ms", "output",
-     "failure_reason", "custom_metrics", "prompt_tokens", "completion_tokens", "total_tokens",
-     "cost", "event_count"}
+     "user_input", "assistant_output", "failure_reason", "custom_metrics", "prompt_tokens",
+     "completion_tokens", "total_tokens", "cost", "unpriced_calls", "event_count"}
 
-``type`` is one of ``tool_call``, ``decision``, ``llm_call``, ``error``. Times are epoch seconds.
+``type`` is one of ``tool_call``, ``decision``, ``llm_call``, ``error``, ``state_change`` (``input`` /
+``output`` hold the state before / after, ``reasoning`` the reason). Times are epoch seconds.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ EVENT = 2
 SESSION_CLOSE = 3
 MARKER = 4
 
-EVENT_TYPES = ("tool_call", "decision", "llm_call", "error")
+EVENT_TYPES = ("tool_call", "decision", "llm_call", "error", "state_change")
 STATUSES = ("success", "failure", "error", "timeout", "abandoned")
 OPEN_STATUS = "running"
 
@@ -41,6 +42,8 @@ BULKY_FIELDS = (
     "alternatives",
     "decision",
     "custom_metrics",
+    "user_input",
+    "assistant_output",
 )
 
 

@@ -7,10 +7,16 @@ Used in both directions: the HTTP exporter turns records into request bodies, an
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from typing import Any
 
 WIRE_EVENT_TYPES = ("tool_call", "llm_decision", "error")
 LLM_PREFIX = "llm:"
+# A state change travels as a tool_call named "state_change" with the public API's stateBefore /
+# stateAfter fields: the public API accepts only the three event types above, and would refuse (400)
+# an eventType "state_change". Inbound, both forms are read back as a state_change event.
+STATE_CHANGE = "state_change"
+
 
 # Timestamps outside this range are refused on the way in (and clamped by the record normaliser).
 TS_MIN = 0.0  # 1970-01-01T00:00:00Z
@@ -90,6 +96,14 @@ def event_body(
         body["toolError"] = rec.get("error") or {"message": "", "type": "Error"}
         if rec.get("name"):
             body["toolName"] = rec["name"]
+    elif etype == STATE_CHANGE:
+        body["eventType"] = "tool_call"
+        body["toolName"] = STATE_CHANGE
+        body["stateBefore"] = _as_object(rec.get("input"), "state")
+        body["stateAfter"] = _as_object(rec.get("output"), "state")
+        body["toolInput"], body["toolOutput"] = body["stateBefore"], body["stateAfter"]
+        if rec.get("reasoning"):
+            body["reasoning"] = rec["reasoning"]
     else:  # tool_call and llm_call
         body["eventType"] = "tool_call"
         body["toolName"] = rec.get("name") or "tool"
@@ -129,12 +143,25 @@ def close_body(rec: dict[str, Any]) -> dict[str, Any]:
     ):
         if rec.get(src) is not None:
             body[dst] = rec[src]
-    if rec.get("output") is not None:
-        body["assistantOutput"] = rec["output"] if isinstance(rec["output"], str) else None
-        if body["assistantOutput"] is None:
-            del body["assistantOutput"]
+    if rec.get("user_input") is not None:
+        body["userInput"] = _as_text(rec["user_input"])
+    if rec.get("assistant_output") is not None:
+        body["assistantOutput"] = _as_text(rec["assistant_output"])
+    elif isinstance(rec.get("output"), str):
+        body["assistantOutput"] = rec["output"]
+    if rec.get("unpriced_calls"):
+        body["unpricedCalls"] = rec["unpriced_calls"]  # extension: LLM calls whose cost is unknown
     body["sentrialStatus"] = rec["status"]  # the exact status; the public API only knows completed/failed
     return body
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def _as_object(value: Any, key: str) -> dict[str, Any]:
@@ -199,6 +226,10 @@ def record_from_event_body(
         rec["type"] = "decision"
     elif wire_type == "error":
         rec["type"] = "error"
+    elif wire_type == STATE_CHANGE or (name == STATE_CHANGE and "stateAfter" in body):
+        rec["type"] = STATE_CHANGE
+        rec["input"] = body.get("stateBefore", rec["input"])
+        rec["output"] = body.get("stateAfter", rec["output"])
     elif isinstance(name, str) and name.startswith(LLM_PREFIX):
         rec["type"] = "llm_call"
         parts = name.split(":", 2)
@@ -211,6 +242,9 @@ def record_from_event_body(
             rec["total_tokens"] = tokens.get("total", rec["total_tokens"])
         if rec["cost"] is None and isinstance(out, dict):
             rec["cost"] = out.get("cost_usd")
+        if isinstance(out, dict):
+            rec["cost_source"] = out.get("cost_source") if isinstance(out.get("cost_source"), str) else None
+            rec["unpriced"] = out.get("unpriced") is True
     else:
         rec["type"] = "tool_call"
     return rec
@@ -228,6 +262,9 @@ def record_from_close_body(body: dict[str, Any], session_id: str, ts: float) -> 
         "ts": ts,
         "duration_ms": body.get("durationMs"),
         "output": body.get("assistantOutput"),
+        "user_input": body.get("userInput"),
+        "assistant_output": body.get("assistantOutput"),
+        "unpriced_calls": body.get("unpricedCalls") if isinstance(body.get("unpricedCalls"), int) else None,
         "failure_reason": body.get("failureReason"),
         "custom_metrics": metrics,
         "prompt_tokens": body.get("promptTokens"),

@@ -77,6 +77,14 @@ def fmt_cost(c: Any) -> str:
     return f"${c:.{decimals}f}"
 
 
+def _unpriced(n: Any) -> str:
+    """A warning next to a cost that leaves out LLM calls with no known price."""
+    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+        return ""
+    calls = "call" if n == 1 else "calls"
+    return f' <span class="warn unpriced">cost unknown for {n} {calls}</span>'
+
+
 def fmt_time(ts: Any) -> str:
     if not isinstance(ts, (int, float)) or isinstance(ts, bool) or not math.isfinite(ts):
         return "—"
@@ -264,7 +272,7 @@ def list_page(
                 f'<td class="num">{esc(fmt_duration(s.get("duration_ms")))}</td>'
                 f'<td class="num">{fmt_int(s.get("event_count"))}{err}</td>'
                 f'<td class="num">{fmt_int(s.get("total_tokens"))}</td>'
-                f'<td class="num">{esc(fmt_cost(s.get("cost")))}</td>'
+                f'<td class="num">{esc(fmt_cost(s.get("cost")))}{_unpriced(s.get("unpriced_calls"))}</td>'
                 "</tr>"
             )
         table = (
@@ -333,7 +341,7 @@ def session_page(session: dict[str, Any], events: list[dict[str, Any]]) -> str:
         _fact("Events", fmt_int(session.get("event_count"))),
         _fact("Errors", f'<span class="{"bad" if errors else ""}">{fmt_int(errors)}</span>'),
         _fact("Tokens", tokens),
-        _fact("Cost", esc(fmt_cost(session.get("cost")))),
+        _fact("Cost", esc(fmt_cost(session.get("cost"))) + _unpriced(session.get("unpriced_calls"))),
     ]
     parent = session.get("parent_session_id")
     if parent:
@@ -347,6 +355,14 @@ def session_page(session: dict[str, Any], events: list[dict[str, Any]]) -> str:
     extra = ""
     if session.get("failure_reason"):
         extra += f'<div class="failure"><strong>Failure:</strong> {esc(session["failure_reason"])}</div>'
+    user_input = session.get("user_input")
+    if user_input is not None:
+        text = (
+            user_input
+            if isinstance(user_input, str)
+            else json.dumps(user_input, indent=2, ensure_ascii=False)
+        )
+        extra += f'<details class="output"><summary>User input</summary><pre>{esc(text)}</pre></details>'
     output = session.get("output")
     if output is not None:
         text = output if isinstance(output, str) else json.dumps(output, indent=2, ensure_ascii=False)

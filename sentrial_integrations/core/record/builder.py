@@ -7,7 +7,7 @@ from typing import Any
 from .. import model as M
 from ..config import Config
 from ..log import RateLimitedWarner
-from ..pricing import estimate_cost
+from ..pricing import PROVIDER_SOURCE, price_call
 from ..redact import Redactor
 from ..serialize import TRUNCATION_MARKER, Converter, Limits, clean_unicode, fit
 from .normalize import normalize_record
@@ -22,6 +22,7 @@ class RecordBuilder:
         self.redactor = Redactor(secrets=cfg.redact_secrets, pii=cfg.redact_pii)
         self.hook = cfg.redact
         self.totals: dict[str, list[Any]] = {}
+        self.unpriced: dict[str, int] = {}  # per open session: LLM calls whose cost is unknown
         self.warner = RateLimitedWarner()
         self._conv = Converter(self.limits, self.redactor)  # reused; .size = estimated JSON size
         # In a forked child, events recorded into a session inherited from the parent reuse the
@@ -127,8 +128,14 @@ class RecordBuilder:
             tt = (pt or 0) + (ct or 0)
         cached, reasoning = _int(f.get("cached_tokens")), _int(f.get("reasoning_tokens"))
         cost = _num(f.get("cost"))
+        source: str | None = PROVIDER_SOURCE if cost is not None else None
         if cost is None:
-            cost = estimate_cost(response_model or model, pt, ct, cached, self.cfg.prices)
+            cost, source = price_call(
+                response_model or model, provider, pt, ct, cached, reasoning, self.cfg.prices
+            )
+        # Unknown cost: no price for the model, or no token usage reported. A failed call that reported
+        # no usage is not counted (providers do not bill refused requests).
+        unpriced = cost is None and not (f.get("error") is not None and pt is None and ct is None)
         tokens: dict[str, Any] = {"prompt": pt, "completion": ct, "total": tt}
         if cached is not None:
             tokens["cached"] = cached
@@ -148,20 +155,27 @@ class RecordBuilder:
             "tool_calls": self.conv(f.get("tool_calls")),
             "tokens": tokens,
             "cost_usd": cost,
+            "cost_source": source,
         }
+        if unpriced:
+            output["unpriced"] = True
         for key in ("finish_reason", "response_model", "time_to_first_token_ms", "partial"):
             if f.get(key) is not None:
                 output[key] = self.conv(f.get(key))
         rec["output"] = output
         rec["prompt_tokens"], rec["completion_tokens"], rec["total_tokens"], rec["cost"] = pt, ct, tt, cost
+        rec["cost_source"], rec["unpriced"] = source, unpriced
         acc = self.totals.get(rec["session_id"])
         if acc is not None:
+            if unpriced:
+                self.unpriced[rec["session_id"]] = self.unpriced.get(rec["session_id"], 0) + 1
             for i, v in enumerate((pt, ct, tt, cost)):
                 if v is not None:
                     acc[i] = (acc[i] or 0) + v
 
     def _close(self, sid: str, seq: int, ts_ns: int, p: dict[str, Any]) -> dict[str, Any]:
         acc = self.totals.pop(sid, None) or [None, None, None, None]
+        unpriced = self.unpriced.pop(sid, 0)
         pt, ct, tt, cost = (p.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens", "cost"))
         reason = p.get("failure_reason")
         return {
@@ -172,12 +186,15 @@ class RecordBuilder:
             "ts": ts_ns / 1e9,
             "duration_ms": p.get("duration_ms"),
             "output": self.conv(p.get("output")),
+            "user_input": self.conv(p.get("user_input")),
+            "assistant_output": self.conv(p.get("assistant_output")),
             "failure_reason": self._text(reason, 2_000),
             "custom_metrics": self.conv(p.get("custom_metrics")),
             "prompt_tokens": _int(pt) if pt is not None else acc[0],
             "completion_tokens": _int(ct) if ct is not None else acc[1],
             "total_tokens": _int(tt) if tt is not None else acc[2],
             "cost": _num(cost) if cost is not None else (round(acc[3], 10) if acc[3] is not None else None),
+            "unpriced_calls": unpriced if cost is None else 0,
         }
 
     def _finish(self, rec: dict[str, Any]) -> dict[str, Any] | None:
