@@ -283,3 +283,49 @@ def test_env_and_explicit_paths_win(no_store_env, tmp_path, monkeypatch):
     client = SentrialClient()
     assert client.config.local_path == os.path.abspath("env.db")  # absolute, fixed at construction
     client.shutdown(1)
+
+
+@pytest.mark.parametrize(("raw", "recorded"), [("off", 0), ("no", 0), ("FALSE", 0), ("YES", 1), ("On", 1)])
+def test_sentrial_tracing_in_process_after_importing_the_integration(monkeypatch, raw, recorded):
+    """langchain-core's configure hook would take ``off`` / ``no`` for on: ours decides instead."""
+    pytest.importorskip("langchain_core")
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    from sentrial_integrations import get_client
+    from sentrial_integrations.langchain import SentrialCallbackHandler  # registers the configure hook
+
+    assert SentrialCallbackHandler is not None
+
+    monkeypatch.setenv("SENTRIAL_TRACING", raw)
+    assert GenericFakeChatModel(messages=iter([AIMessage("hi")])).invoke("hello").content == "hi"
+    client = get_client()
+    assert client.flush(10)
+    path = client.config.local_path
+    assert path is not None
+    names = [] if not os.path.exists(path) else [s["name"] for s in Store(path).list_sessions()]
+    assert names == ["GenericFakeChatModel"] * recorded
+
+
+def test_llamaindex_instrument_without_llamaindex_says_what_to_install(tmp_path):
+    proc = _python(
+        """
+        import sys
+        sys.modules["llama_index"] = None  # as if llama-index were not installed
+        from sentrial_integrations.llamaindex import instrument, is_instrumented, uninstrument
+        uninstrument()  # harmless without LlamaIndex
+        try:
+            instrument()
+        except ImportError as exc:
+            print(type(exc).__name__, exc.__cause__, exc.__suppress_context__, is_instrumented())
+            print(exc)
+        """,
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    first, message = proc.stdout.splitlines()
+    assert first == "ImportError None True False"  # one clear error, no chained ModuleNotFoundError
+    assert message == (
+        "sentrial_integrations.llamaindex needs LlamaIndex (llama-index-core 0.14): "
+        "pip install 'sentrial-integrations[llamaindex]' (from a checkout: pip install -e '.[llamaindex]')"
+    )

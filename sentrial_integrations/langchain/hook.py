@@ -11,12 +11,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
 from langchain_core.tracers.context import register_configure_hook
 
 from ..core.client import SentrialClient, Session
+from ..core.config import env_flag
 from .handler import DECISION_EVENT, SentrialCallbackHandler
 
 __all__ = ["ENV_VAR", "alog_decision", "log_decision", "tracing"]
@@ -30,6 +31,18 @@ _registered = False
 _lock = threading.Lock()
 
 
+class _BlockOrEnvHandler:
+    """What langchain-core's configure hook reads (it only calls ``.get()``): the handler of the
+    enclosing ``tracing()`` block, else a new handler for the run when ``SENTRIAL_TRACING`` is on —
+    read as every Sentrial boolean is (langchain-core's own test would take ``off`` or ``no`` for on)."""
+
+    def get(self) -> SentrialCallbackHandler | None:
+        handler = _handler_var.get()
+        if handler is None and env_flag(ENV_VAR):
+            return SentrialCallbackHandler()
+        return handler
+
+
 def register() -> None:
     """Install the configure hook once (idempotent). Done on import of this package."""
     global _registered
@@ -37,8 +50,9 @@ def register() -> None:
         if _registered:
             return
         _registered = True
-    # inheritable: child runs get the handler from their parent's callback manager.
-    register_configure_hook(_handler_var, True, SentrialCallbackHandler, ENV_VAR)
+    # inheritable: child runs get the handler from their parent's callback manager. No env_var for
+    # langchain-core to test: _BlockOrEnvHandler reads SENTRIAL_TRACING itself.
+    register_configure_hook(cast(Any, _BlockOrEnvHandler()), True, SentrialCallbackHandler, None)
 
 
 @contextmanager

@@ -110,6 +110,12 @@ class _Noop:
 _NOOP = _Noop()
 
 
+NEEDS_LLAMAINDEX = (
+    "sentrial_integrations.llamaindex needs LlamaIndex (llama-index-core 0.14): "
+    "pip install 'sentrial-integrations[llamaindex]' (from a checkout: pip install -e '.[llamaindex]')"
+)
+
+
 def instrument(client: SentrialClient | None = None) -> None:
     """Record every LlamaIndex run (query and chat engines, retrievers, agents, workflows) as a session.
 
@@ -124,8 +130,10 @@ def instrument(client: SentrialClient | None = None) -> None:
             if client is not None:
                 _installed.tracker.client = client
             return
-        from llama_index.core.instrumentation import get_dispatcher
-
+        try:
+            from llama_index.core.instrumentation import get_dispatcher
+        except ImportError:
+            raise ImportError(NEEDS_LLAMAINDEX) from None  # one clear line, not a raw traceback
         if _handler_classes is None:
             _handler_classes = _make_handler_classes()
         span_cls, event_cls = _handler_classes
