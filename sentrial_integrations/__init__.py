@@ -3,6 +3,7 @@
 from typing import TYPE_CHECKING, Any
 
 from .core.client import SentrialClient, SentrialUsageError, Session, configure, get_client
+from .core.compat import Interaction, begin
 from .core.config import SentrialConfigWarning
 from .core.context import current_session
 from .core.pricing import Price, estimate_cost, set_price
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "Interaction",
     "Price",
     "ReplayMismatch",
     "SentrialClient",
@@ -22,6 +24,7 @@ __all__ = [
     "Session",
     "__version__",
     "auto_instrument",
+    "begin",
     "configure",
     "current_session",
     "estimate_cost",

@@ -59,7 +59,7 @@ def test_costs_of_current_models_match_the_price_list(local_client):
     store = read_store(local_client)
     events = sorted(store.get_events(sid), key=lambda e: e["seq"])
     assert len(events) == len(CALLS)
-    for event, call in zip(events, CALLS):
+    for event, call in zip(events, CALLS, strict=True):
         expected = _list_price(*call)
         assert expected > 0
         assert event["cost"] == pytest.approx(expected, rel=1e-9), call
