@@ -22,6 +22,7 @@ _CONFIG = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
 Duration = Annotated[float, Field(ge=0, le=MAX_DURATION_MS, description="milliseconds, finite, >= 0")]
 Count = Annotated[float, Field(ge=0, le=MAX_SAFE_INT, description="a count, finite, 0 .. 2^53")]
 Cost = Annotated[float, Field(ge=-MAX_COST, le=MAX_COST, description="US dollars, finite")]
+Confidence = Annotated[float, Field(ge=-MAX_COST, le=MAX_COST, description="finite, usually 0..1")]
 Timestamp = Annotated[
     str | float,
     Field(description="ISO-8601 date-time (no offset means UTC) or epoch seconds, within 1970..3000"),
@@ -74,7 +75,7 @@ class EventCreate(BaseModel):
     reasoning: str | None = None
     alternativesConsidered: Any = None
     decision: Any = None
-    confidence: Cost | None = None
+    confidence: Confidence | None = None
     spanId: str | None = None
     parentSpanId: str | None = None
     durationMs: Duration | None = None
