@@ -163,6 +163,9 @@ def tool_names(tools: Any) -> tuple[str, ...] | None:
         return None
     names = []
     for tool in tools if isinstance(tools, (list, tuple)) else ():
+        if isinstance(tool, str):  # LlamaIndex records the offered tools by name
+            names.append(tool)
+            continue
         if isinstance(tool, Mapping):
             fn = tool.get("function")
             name = fn.get("name") if isinstance(fn, Mapping) else tool.get("name") or tool.get("type")
@@ -269,14 +272,28 @@ def _message_difference(i: int, rec: Message, live: Message) -> str | None:
     return None
 
 
+def _same_messages(a: list[Message], b: list[Message]) -> bool:
+    if len(a) != len(b):
+        return False
+    return all(_message_difference(0, x, y) is None for x, y in zip(a, b, strict=True))
+
+
 def difference(recorded: Fingerprint, live: Fingerprint) -> str | None:
     """Where ``live`` first differs from ``recorded`` (one line), or None when they match."""
     if recorded.model is not None and live.model is not None and recorded.model != live.model:
         return f"model: recorded {recorded.model!r}, the request has {live.model!r}"
-    for i, (rec, now) in enumerate(zip(recorded.messages, live.messages, strict=False)):
+    rec_msgs, live_msgs = recorded.messages, live.messages
+    for i, (rec, now) in enumerate(zip(rec_msgs, live_msgs, strict=False)):
         diff = _message_difference(i, rec, now)
-        if diff is not None:
-            return diff
+        if diff is None:
+            continue
+        if _same_messages(rec_msgs[i:], live_msgs[i + 1 :]):
+            return f"messages[{i}]: the request has an extra {now.role} message {_short(now.text)!r}"
+        if _same_messages(rec_msgs[i + 1 :], live_msgs[i:]):
+            return (
+                f"messages[{i}]: the recorded {rec.role} message {_short(rec.text)!r} is not in the request"
+            )
+        return diff
     if len(recorded.messages) != len(live.messages):
         n = min(len(recorded.messages), len(live.messages))
         if len(live.messages) > n:

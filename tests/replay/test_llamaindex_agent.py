@@ -1,0 +1,99 @@
+"""A LlamaIndex ``FunctionAgent`` on llama-index-llms-openai, recorded against the scripted OpenAI server
+and re-run under ``replay`` with the server switched off: its LLM is answered through the OpenAI layer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from llama_index.core.agent.workflow import FunctionAgent
+from llama_index.core.tools import FunctionTool
+from llama_index.llms.openai import OpenAI
+
+from sentrial_integrations import SentrialClient, replay
+from sentrial_integrations.llamaindex import instrument, uninstrument
+from sentrial_integrations.rerun import ReplayMismatch
+from tests.conftest import read_store
+from tests.servers.openai_server import chat
+
+STEPS = [
+    ("llm_call", "llm:openai:gpt-4o-mini"),
+    ("decision", "decision"),
+    ("tool_call", "add"),
+    ("llm_call", "llm:openai:gpt-4o-mini"),
+]
+
+
+def add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+def make_agent(url: str, system_prompt: str | None = None) -> FunctionAgent:
+    llm = OpenAI(model="gpt-4o-mini", api_base=url, api_key="sk-test", max_retries=0)
+    return FunctionAgent(tools=[FunctionTool.from_defaults(add)], llm=llm, system_prompt=system_prompt)
+
+
+@pytest.fixture
+def li_client(local_client: SentrialClient) -> Iterator[SentrialClient]:
+    instrument(local_client)
+    try:
+        yield local_client
+    finally:
+        uninstrument()
+
+
+@pytest.fixture
+async def recorded(li_client, openai_server) -> str:
+    openai_server.script(chat(tool_calls=[("add", {"a": 2, "b": 3}, "call_add")]), chat("The answer is 5"))
+    result = await make_agent(openai_server.url).run("What is 2+3?")
+    assert str(result) == "The answer is 5"
+    store = read_store(li_client)
+    (session,) = store.list_sessions()
+    return str(session["id"])
+
+
+def steps(store: Any, sid: str) -> list[tuple[str, str]]:
+    return [(e["type"], e["name"]) for e in store.get_events(sid)]
+
+
+async def test_function_agent_replays_offline(recorded, li_client, openai_server):
+    url = openai_server.url
+    openai_server.stop()
+    store_path = li_client.config.local_path
+    async with replay(recorded, store=store_path, client=li_client) as rp:
+        result = await make_agent(url).run("What is 2+3?")
+    assert str(result) == "The answer is 5"
+    assert rp.served == [1, 4]
+    assert rp.missing == {1: ["usage", "response_id"], 4: ["usage", "response_id"]}  # a stream without usage
+    store = read_store(li_client)
+    assert rp.session_id is not None
+    assert steps(store, rp.session_id) == steps(store, recorded) == STEPS
+    session = store.get_session(rp.session_id)
+    assert session is not None and session["metadata"]["replay_of"] == recorded
+
+
+async def test_function_agent_with_a_changed_system_prompt_raises_at_step_one(
+    recorded, li_client, openai_server
+):
+    url = openai_server.url
+    openai_server.stop()
+    with pytest.raises(ReplayMismatch) as info:
+        async with replay(recorded, store=li_client.config.local_path, client=li_client, on_mismatch="raise"):
+            await make_agent(url, system_prompt="You are a calculator.").run("What is 2+3?")
+    assert info.value.step == 1
+    assert (
+        info.value.difference
+        == "messages[0]: the request has an extra system message 'You are a calculator.'"
+    )
+
+
+async def test_function_agent_goes_live_from_the_changed_step(recorded, li_client, openai_server):
+    openai_server.reset()
+    openai_server.script(chat("Five"))
+    async with replay(recorded, store=li_client.config.local_path, client=li_client, until=3) as rp:
+        result = await make_agent(openai_server.url).run("What is 2+3?")
+    assert str(result) == "Five"
+    assert (rp.served, rp.live_at_step) == ([1], 4)
+    assert len(openai_server.requests) == 1
