@@ -4,7 +4,7 @@
 
 The model is langchain-core's fake chat model scripted to call a tool and then answer, so no API key
 or network is needed. The session goes to the embedded store (SENTRIAL_LOCAL_PATH, else
-.sentrial/sentrial.db); the script prints its id and the command that shows it.
+the per-user store, see README); the script prints its id and the command that shows it.
 With a real model, only the ``model = ...`` line changes (e.g. ``ChatOpenAI(model="gpt-4o-mini")``).
 """
 

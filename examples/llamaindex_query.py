@@ -4,7 +4,7 @@
 
 The index is embedded with LlamaIndex's MockEmbedding and answered by its MockLLM, so no API key or
 network is needed. Each query (and the streamed chat turn) becomes one session in the embedded store
-(SENTRIAL_LOCAL_PATH, else .sentrial/sentrial.db); the script prints their ids and the command that
+(SENTRIAL_LOCAL_PATH, else the per-user store, see README); the script prints their ids and the command that
 shows one. With real models only the ``Settings`` lines change (e.g. ``OpenAI(model="gpt-4o-mini")``).
 """
 

@@ -8,7 +8,7 @@ Run it against the real API::
     python examples/openai_chat.py
 
 Where the events go: with ``SENTRIAL_API_KEY`` set, to the Sentrial API; otherwise to the embedded
-SQLite store (``SENTRIAL_LOCAL_PATH``, default ``.sentrial/sentrial.db``), which this script reads
+SQLite store (``SENTRIAL_LOCAL_PATH``, default: the per-user store, see README), which this script reads
 back and prints at the end.
 
 It makes three calls inside one session: a plain chat completion, a streamed one (the stream's usage

@@ -4,7 +4,8 @@
 
 A small "support agent" runs: it searches a knowledge base, asks a (simulated) model, decides, hits
 an error it recovers from, and answers. Every step is recorded through the core API into the
-embedded SQLite store (SENTRIAL_LOCAL_PATH, else .sentrial/sentrial.db), then shown with the CLI.
+embedded SQLite store (SENTRIAL_LOCAL_PATH, else the nearest .sentrial/ directory's, else the per-user
+store: ~/.local/share/sentrial/sentrial.db on Linux), then shown with the CLI.
 """
 
 from __future__ import annotations
