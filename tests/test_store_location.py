@@ -197,3 +197,24 @@ def test_serve_names_the_store_and_creates_it_only_where_it_may(dirs, tmp_path):
         "record a session first, or pass --db PATH to create one there"
     ]
     assert not typo.parent.exists()
+
+
+def test_the_dashboard_names_its_store(tmp_path):
+    pytest.importorskip("uvicorn")
+    import html
+
+    import httpx
+
+    from tests.server.conftest import LiveServer
+
+    path = tmp_path / "a & b" / "dash.db"
+    path.parent.mkdir()
+    server = LiveServer(str(path))
+    try:
+        page = httpx.get(server.url + "/", timeout=30)
+        assert page.status_code == 200
+        assert "No sessions yet" in page.text  # empty: the footer then says which file was read
+        footer = f'<footer class="store-path dim">Store: <code>{html.escape(str(path))}</code></footer>'
+        assert footer in page.text
+    finally:
+        server.stop()

@@ -470,7 +470,13 @@ async def list_page(request: Request) -> Response:
     counts = await st.call(_status_counts, st.store, flt)
     base_url = str(request.base_url).rstrip("/")
     html = pages.list_page(
-        data["sessions"], data["total"], flt, counts, base_url, api_key_required=st.api_key is not None
+        data["sessions"],
+        data["total"],
+        flt,
+        counts,
+        base_url,
+        api_key_required=st.api_key is not None,
+        store_path=st.store.path,
     )
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 

@@ -208,6 +208,7 @@ def list_page(
     base_url: str,
     *,
     api_key_required: bool = False,
+    store_path: str | None = None,
 ) -> str:
     tabs = [
         f'<a class="tab{" active" if not flt.status else ""}" href="{esc(_query(flt, status=None))}">'
@@ -310,6 +311,9 @@ def list_page(
         f'<span class="dim">{fmt_int(total)} matching · newest first</span></div>'
         f'<nav class="tabs">{"".join(tabs)}</nav>{filters}{table}{pager}'
     )
+    if store_path:  # which file this dashboard reads (an empty list then says where it looked)
+        body += f'<footer class="store-path dim">Store: <code>{esc(store_path)}</code></footer>'
+
     return layout("Sessions", body, kind="list")
 
 
