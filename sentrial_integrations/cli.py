@@ -1387,7 +1387,7 @@ def _cmd_serve(args: argparse.Namespace, ctx: Ctx) -> int:
             raise CLIError("the local server is not available in this installation") from None
         raise CLIError(
             f"the local server needs the 'server' extra ({missing or exc} is not installed): "
-            "pip install 'sentrial-integrations[server]'"
+            "pip install 'sentrial-integrations[server]' (from a checkout: pip install -e '.[server]')"
         ) from None
     path = ctx.db_path
     if not os.path.exists(path) and ctx.db_source == "env":
@@ -1554,6 +1554,15 @@ def _fail(message: str) -> None:
     text = " ".join(str(message).splitlines()).strip() or "failed"
     try:
         sys.stderr.write(f"{PROG}: error: {text}\n")
+        sys.stderr.flush()
+    except Exception:
+        pass
+
+
+def _note(message: str) -> None:
+    """An informational line on stderr (stdout stays the command's output)."""
+    try:
+        sys.stderr.write(f"{PROG}: {message}\n")
         sys.stderr.flush()
     except Exception:
         pass

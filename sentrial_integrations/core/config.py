@@ -315,6 +315,7 @@ def resolve(
     if cfg.mode != "disabled" and cfg.otlp_endpoint and not otel_installed():
         config_warning(
             f"Sentrial: an OTLP endpoint is set ({cfg.otlp_endpoint}) but the OpenTelemetry exporter is "
-            "not installed, so no spans will be exported: pip install 'sentrial-integrations[otel]'"
+            "not installed, so no spans will be exported: pip install 'sentrial-integrations[otel]' "
+            "(from a checkout: pip install -e '.[otel]')"
         )
     return cfg
