@@ -1373,7 +1373,11 @@ def _add_serve(sub: Any, common: argparse.ArgumentParser) -> None:
         "--api-key",
         default=None,
         help="require this key on every request: from SDK clients (Authorization: Bearer KEY) and from "
-        "the browser, which asks for it as a password for the dashboard",
+        "the browser, which asks for it as a password for the dashboard (visible to other local users in "
+        "the process list: prefer SENTRIAL_SERVER_API_KEY or --api-key-file)",
+    )
+    p.add_argument(
+        "--api-key-file", metavar="FILE", default=None, help="read the API key from FILE (first line)"
     )
     p.set_defaults(func=_cmd_serve)
 
@@ -1389,6 +1393,10 @@ def _cmd_serve(args: argparse.Namespace, ctx: Ctx) -> int:
             f"the local server needs the 'server' extra ({missing or exc} is not installed): "
             "pip install 'sentrial-integrations[server]' (from a checkout: pip install -e '.[server]')"
         ) from None
+    try:
+        api_key = app.server_key(args.api_key, args.api_key_file)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     path = ctx.db_path
     if not os.path.exists(path) and ctx.db_source == "env":
         # only --db or the default location is created: a mistyped SENTRIAL_LOCAL_PATH is not
@@ -1398,7 +1406,7 @@ def _cmd_serve(args: argparse.Namespace, ctx: Ctx) -> int:
         )
     if not os.path.exists(path):
         _note(f"creating a new, empty store at {path}")
-    result = app.serve(args.host, args.port, path, args.api_key)
+    result = app.serve(args.host, args.port, path, api_key)
     return result if isinstance(result, int) else 0
 
 

@@ -668,6 +668,8 @@ def test_serve_passes_options_to_the_server(tmp_path, monkeypatch):
     calls: list[tuple[Any, ...]] = []
 
     class FakeServer:
+        from sentrial_integrations.server.app import server_key
+
         @staticmethod
         def serve(host: str, port: int, db: str, api_key: str | None) -> None:
             calls.append((host, port, db, api_key))

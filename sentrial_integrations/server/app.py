@@ -27,8 +27,10 @@ import hmac
 import json
 import logging
 import logging.config
+import os
 import re
 import secrets
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -656,6 +658,31 @@ def create_app(
     return app
 
 
+SERVER_KEY_ENV = "SENTRIAL_SERVER_API_KEY"
+
+
+def server_key(flag: str | None = None, key_file: str | None = None) -> str | None:
+    """The server's API key: from ``--api-key-file``, else ``--api-key``, else ``SENTRIAL_SERVER_API_KEY``.
+
+    Raises ValueError (one line naming the file) when the file cannot be read or is empty. A key given on
+    the command line works but is logged as visible to every local user (``ps``, ``/proc/*/cmdline``).
+    """
+    if key_file:
+        try:
+            with open(key_file, encoding="utf-8") as fh:
+                key = fh.readline().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(
+                f"cannot read the API key file {key_file}: {getattr(exc, 'strerror', None) or exc}"
+            )
+        if not key:
+            raise ValueError(f"the API key file {key_file} is empty")
+        return key
+    if flag:
+        return flag.strip() or None
+    return (os.environ.get(SERVER_KEY_ENV) or "").strip() or None
+
+
 def uvicorn_options(header_timeout_s: float = HEADER_TIMEOUT_S) -> dict[str, Any]:
     """The uvicorn settings the server runs with (also used by the tests): the header deadline protocol."""
     from .protocol import deadline_protocol
@@ -683,6 +710,12 @@ def serve(
         logger.info("Sentrial dashboard on http://%s:%s  (store: %s)", shown, port, path)
     else:
         logger.info("Sentrial dashboard starting (store: %s)", path)
+    if api_key and any(api_key in arg for arg in sys.argv[1:]):
+        logger.warning(
+            "the API key is on the command line, where every local user can read it (ps, /proc); "
+            "set %s or pass --api-key-file instead",
+            SERVER_KEY_ENV,
+        )
     if not loopback and api_key is None:
         logger.warning(
             "listening on %s without an API key: anyone who can reach this port can read and write sessions; "
