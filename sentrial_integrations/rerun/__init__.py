@@ -95,6 +95,7 @@ class Replay:
         self._token: Any = None
         self._session_token: Any = None
         self._installed = False
+        self._lc_installed = False
         self._entered = False
 
     # --- what the adapters ask -------------------------------------------------------------------
@@ -158,6 +159,26 @@ class Replay:
                 self.missing[chosen.number] = missing
             return Answer(kind, body, chosen.event, chosen.number)
 
+    def langchain_answer(self, prompt: str) -> Step | None:
+        """The recorded LLM step answering a LangChain cache lookup, or None to let the model run."""
+        with self._lock:
+            if self.live_reason is not None:
+                self.live_calls += 1
+                return None
+            try:
+                chosen, diff = self._match("langchain", fp.of_langchain_prompt(prompt))
+            except Exception as exc:
+                chosen, diff = None, f"internal error while matching: {type(exc).__name__}"
+            if chosen is None:
+                expected = self._pending[0].number if self._pending else None
+                if expected is not None and self.until is not None and expected > self.until:
+                    diff = f"step {expected} comes after until={self.until}"
+                self._go_live(expected, diff or "no recorded LLM call left")
+                return None
+            self._pending.remove(chosen)
+            self.served.append(chosen.number)
+            return chosen
+
     def _match(self, kind: str, request: fp.Fingerprint) -> tuple[Step | None, str | None]:
         from .openai_adapter import unservable
 
@@ -173,7 +194,7 @@ class Replay:
             else:
                 diff = fp.difference(self._fingerprint(step), request)
                 if diff is None:
-                    diff = unservable(kind, step.event)
+                    diff = unservable("chat" if kind == "langchain" else kind, step.event)
             if diff is None:
                 return step, None
             if first_diff is None:
@@ -183,12 +204,13 @@ class Replay:
     # --- the block -------------------------------------------------------------------------------
 
     def _enter(self) -> Replay:
-        from . import openai_adapter
+        from . import langchain_adapter, openai_adapter
 
         if self._entered:
             raise ReplayError("a replay block cannot be entered twice; make a new replay(...)")
         self._entered = True
         self._installed = openai_adapter.install()
+        self._lc_installed = langchain_adapter.install()
         self._token = openai_adapter.current.set(self)
         if self.record:
             try:
@@ -224,7 +246,7 @@ class Replay:
         }
 
     def _exit(self, exc: BaseException | None) -> None:
-        from . import openai_adapter
+        from . import langchain_adapter, openai_adapter
 
         try:
             if self._token is not None:
@@ -236,6 +258,9 @@ class Replay:
             if self._installed:
                 openai_adapter.uninstall()
                 self._installed = False
+            if self._lc_installed:
+                langchain_adapter.uninstall()
+                self._lc_installed = False
             self._close_session(exc)
         except Exception:  # never mask the caller's exception, never raise our own
             pass

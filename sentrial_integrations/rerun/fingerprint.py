@@ -208,6 +208,39 @@ def _as_list(value: Any) -> list[Any]:
     return [value]
 
 
+def _lc_message(item: Any) -> Message | None:
+    """One message of LangChain's serialised form (``{"lc": 1, "id": [..., "HumanMessage"], "kwargs": ...}``)."""
+    if not isinstance(item, Mapping):
+        return None
+    inner = item.get("kwargs")
+    kwargs: Mapping[str, Any] = inner if isinstance(inner, Mapping) else item
+    ids = item.get("id")
+    role = kwargs.get("type") or kwargs.get("role")
+    if role is None and isinstance(ids, list) and ids:
+        role = str(ids[-1]).replace("MessageChunk", "").replace("Message", "").lower()
+    if role == "chat":
+        role = kwargs.get("role")
+    calls = kwargs.get("tool_calls")
+    if not calls:
+        extra = kwargs.get("additional_kwargs")
+        calls = extra.get("tool_calls") if isinstance(extra, Mapping) else None
+    return Message(_role(role), _text(kwargs.get("content")), _calls(calls))
+
+
+def of_langchain_prompt(prompt: str) -> Fingerprint:
+    """The fingerprint of a LangChain cache key's prompt: the chat messages serialised by
+    ``langchain_core.load.dumps``, or a plain LLM's prompt text. Model and tools are not known."""
+    try:
+        data = json.loads(prompt)
+    except ValueError:
+        data = None
+    if isinstance(data, list) and all(isinstance(x, Mapping) for x in data):
+        messages = [m for m in (_lc_message(x) for x in data) if m is not None]
+    else:
+        messages = [Message("user", prompt)]
+    return Fingerprint(None, messages, None)
+
+
 def recorded_kind(event: Mapping[str, Any]) -> str | None:
     """The OpenAI endpoint a recorded LLM event was made with, when the OpenAI layer recorded it."""
     meta = event.get("metadata")
@@ -303,6 +336,6 @@ def difference(recorded: Fingerprint, live: Fingerprint) -> str | None:
                 f" (first extra: {extra.role} {_short(extra.text, 60)!r})"
             )
         return f"messages: {len(recorded.messages)} recorded, the request has {len(live.messages)}"
-    if recorded.tools is not None and recorded.tools != live.tools:
+    if recorded.tools is not None and live.tools is not None and recorded.tools != live.tools:
         return f"tools: recorded {list(recorded.tools)}, the request offers {list(live.tools or ())}"
     return None
