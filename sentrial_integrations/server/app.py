@@ -11,7 +11,8 @@ Ingestion (the Sentrial public SDK API; what :class:`~sentrial_integrations.Sent
 Read API (JSON, behind the pages): ``GET /api/sessions`` (``status``, ``name``, ``agent``, ``meta=k=v``
 repeatable, ``limit``, ``offset``) and ``GET /api/sessions/{id}`` (session + events).
 
-Pages: ``/`` (session list) and ``/sessions/{id}`` (header, timeline, event detail, replay).
+Pages: ``/`` (session list), ``/sessions/{id}`` (header, timeline, event detail, replay) and
+``/compare?a=…&b=…`` (two sessions aligned step by step: :mod:`.compare`).
 
 Errors are JSON ``{"error": code, "message": text}`` with 400 / 401 / 403 / 404 / 405 / 413 / 500, never a
 traceback. Every store call runs in a worker thread (the store serialises them with its own lock).
@@ -50,7 +51,7 @@ from ..core import wire
 from ..core.config import default_local_path, is_loopback_url
 from ..core.record.normalize import clean_text, clean_value, normalize_record
 from ..store import SessionFilter, Store, StoreError
-from . import pages, schema
+from . import compare, pages, schema
 
 try:  # read-only helper added to store.py for the CLI; the list works without it (no live totals)
     from ..store import live_totals as _live_totals
@@ -636,6 +637,7 @@ def create_app(
     routes = [
         Route("/", list_page, methods=["GET"]),
         Route("/sessions/{session_id:str}", session_page, methods=["GET"]),
+        Route("/compare", compare.compare_page, methods=["GET"]),
         Route("/api/sdk/sessions", create_session, methods=["POST"]),
         Route("/api/sdk/events", create_event, methods=["POST"]),
         Route("/api/sdk/sessions/{session_id:str}", close_session, methods=["PATCH"]),
