@@ -65,20 +65,18 @@ _IDS = re.compile(r"ses_[0-9a-f]{8,}")
 _STAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC")
 _NUMBER_UNIT = re.compile(r"[+]?\d+(?:\.\d+)?\s?(?:ms|s)\b")
 _BAR = re.compile(r"[█·▏]+")
-_CUT = re.compile(r"\S*…")  # a cell cut to the column width: how much shows depends on the width
 _RULE = re.compile(r"^─+$")
 
 
 def normalize(text: str) -> list[str]:
     """The quickstart's output with what changes from run to run (ids, times, durations, bar lengths,
-    column widths, how much of a cut cell shows) replaced by placeholders."""
+    column widths) replaced by placeholders; how much of a cut cell shows is left to :func:`compare`."""
     lines = []
     for raw in text.splitlines():
         line = _IDS.sub("ses_ID", raw)
         line = _STAMP.sub("TIME", line)
         line = _NUMBER_UNIT.sub("DUR", line)
         line = _BAR.sub("BAR", line)
-        line = _CUT.sub("…", line)
         line = " ".join(line.split())
         if _RULE.match(line):
             line = "───"
@@ -96,9 +94,19 @@ def compare(expected: str, actual: str) -> list[str]:
     for i in range(max(len(want), len(got))):
         w = want[i] if i < len(want) else "<nothing>"
         g = got[i] if i < len(got) else "<nothing>"
-        if w != g:
+        if w != g and not _same_cut(w, g):
             problems.append(f"line {i + 1}: README {w!r} vs run {g!r}")
     return problems
+
+
+def _same_cut(w: str, g: str) -> bool:
+    """Two cells cut to different widths (``KB-001 co…`` / ``KB-001 covers …``): one shown part is a
+    prefix of the other, and what follows the cut is the same."""
+    if w.count("…") != 1 or g.count("…") != 1:
+        return False
+    (w_head, w_tail), (g_head, g_tail) = w.split("…"), g.split("…")
+    w_head, g_head = w_head.rstrip(), g_head.rstrip()
+    return w_tail == g_tail and (w_head.startswith(g_head) or g_head.startswith(w_head)) and bool(w_head)
 
 
 def fresh_env(venv: Path, data_home: Path) -> dict[str, str]:

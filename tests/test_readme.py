@@ -219,3 +219,14 @@ def test_every_index_install_line_has_its_checkout_twin():
 def test_examples_docstrings_name_the_default_store(name):
     text = (REPO / "examples" / name).read_text(encoding="utf-8")
     assert "per-user" in text and ".sentrial/sentrial.db under" not in text
+
+
+def test_compare_allows_a_cell_cut_at_another_width_only():
+    readme = (
+        "  +80 ms  decision  → send_reset_link (confidence 0…\n   The user is locked out and KB-001 co…\n"
+    )
+    wider = "  +80 ms  decision  → send_reset_link (confidence 0.92)\n   The user is locked out and KB-001 covers …\n"
+    problems = setup.compare(readme, wider)
+    assert len(problems) == 1 and "confidence" in problems[0]  # uncut vs cut: a real difference
+    assert setup.compare(readme, readme.replace("co…", "covers …")) == []
+    assert setup.compare(readme, readme.replace("KB-001 co…", "KB-002 co…"))
