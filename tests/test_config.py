@@ -329,3 +329,23 @@ def test_llamaindex_instrument_without_llamaindex_says_what_to_install(tmp_path)
         "sentrial_integrations.llamaindex needs LlamaIndex (llama-index-core 0.14): "
         "pip install 'sentrial-integrations[llamaindex]' (from a checkout: pip install -e '.[llamaindex]')"
     )
+
+
+def test_a_store_that_cannot_be_created_warns(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.warns(
+        SentrialConfigWarning, match=r"is a file, not a directory\), so nothing will be recorded"
+    ):
+        client = SentrialClient(local_path=str(blocker / "sub" / "s.db"))
+    client.shutdown(1)
+    with pytest.warns(SentrialConfigWarning, match="is a directory"):
+        client = SentrialClient(local_path=str(tmp_path))
+    client.shutdown(1)
+
+
+@pytest.mark.parametrize("url", ["api.sentrial.com", "ftp://api.sentrial.com", "https://"])
+def test_a_base_url_that_is_not_a_url_warns(tmp_path, url):
+    with pytest.warns(SentrialConfigWarning, match="is not an http"):
+        client = SentrialClient(api_key="k-123456", base_url=url, spool_path=str(tmp_path))
+    client.shutdown(0.1)

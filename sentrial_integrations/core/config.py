@@ -318,4 +318,40 @@ def resolve(
             "not installed, so no spans will be exported: pip install 'sentrial-integrations[otel]' "
             "(from a checkout: pip install -e '.[otel]')"
         )
+    if cfg.mode == "local" and cfg.local_path:
+        problem = _unwritable(cfg.local_path)
+        if problem:
+            config_warning(
+                f"Sentrial: the local store {cfg.local_path} {problem}, so nothing will be recorded"
+            )
+    if cfg.mode == "http":
+        parts = urlsplit(cfg.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            config_warning(
+                f"Sentrial: base_url {cfg.base_url!r} is not an http(s):// URL, so nothing will be "
+                "delivered (e.g. https://api.sentrial.com)"
+            )
     return cfg
+
+
+def _unwritable(path: str) -> str | None:
+    """Why the store file at ``path`` cannot be created or written, if it plainly cannot (no I/O but
+    ``stat`` / ``access`` calls, on the constructing thread)."""
+    try:
+        if os.path.isdir(path):
+            return "is a directory"
+        if os.path.exists(path):
+            return None if os.access(path, os.W_OK) else "is not writable"
+        parent = os.path.dirname(os.path.abspath(path))
+        while not os.path.exists(parent):
+            up = os.path.dirname(parent)
+            if up == parent:
+                return None
+            parent = up
+        if not os.path.isdir(parent):
+            return f"cannot be created ({parent} is a file, not a directory)"
+        if not os.access(parent, os.W_OK | os.X_OK):
+            return f"cannot be created ({parent} is not writable)"
+    except OSError:
+        return None
+    return None
