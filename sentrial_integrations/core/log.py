@@ -8,8 +8,28 @@ import threading
 import time
 from typing import Any
 
+from .redact import redact_text
+
 logger = logging.getLogger("sentrial_integrations")
-logger.addHandler(logging.NullHandler())
+
+
+class _ScrubHandler(logging.NullHandler):
+    """Writes nothing (like ``NullHandler``); scrubs each record logged under ``sentrial_integrations.*`` in
+    place (see :func:`scrub`), before it propagates to the application's handlers."""
+
+    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        try:
+            text = record.getMessage()
+            clean = scrub(text)
+            if clean != text:
+                record.msg, record.args = clean, None
+        except Exception:  # a record whose message cannot be built is left to logging's own handling
+            pass
+        return True
+
+
+# First in line, so it runs before any other handler sees the record.
+logger.handlers.insert(0, _ScrubHandler())
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -41,22 +61,28 @@ def enable_debug_output() -> None:
         logger.addHandler(_debug_handler)
 
 
-_secrets: set[str] = set()
+# Copy-on-write: register_secret rebinds a new tuple, so scrub iterates a snapshot that never changes under it.
+_secrets: tuple[str, ...] = ()
 _secrets_lock = threading.Lock()
 
 
 def register_secret(value: str | None) -> None:
     """Scrub ``value`` from every message this module logs (used for API keys)."""
+    global _secrets
     if value and len(value) >= 4:
         with _secrets_lock:
-            _secrets.add(value)
+            if value not in _secrets:
+                # longest first, so a key that contains another registered one is scrubbed whole
+                _secrets = tuple(sorted((*_secrets, value), key=len, reverse=True))
 
 
 def scrub(message: str) -> str:
+    """``message`` without registered secrets, URL credentials (``scheme://user:password@``) or
+    recognisable secret values (see :mod:`.redact`)."""
     for s in _secrets:
         if s in message:
             message = message.replace(s, "[REDACTED]")
-    return message
+    return redact_text(message)
 
 
 class RateLimitedWarner:

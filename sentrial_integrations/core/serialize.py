@@ -135,7 +135,7 @@ class Converter:
         cap = self.limits.max_string
         if n > cap:
             s = s[:cap] + TRUNCATION_MARKER.format(n=n - cap)
-        if self.redactor is not None and len(s) >= 15:  # no secret pattern is shorter than that
+        if self.redactor is not None and len(s) >= 6:  # no secret pattern is shorter ("pw=ab1")
             s = self.redactor.text(s)
         self.size += len(s) + 2
         return s
