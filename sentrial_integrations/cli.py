@@ -1576,15 +1576,6 @@ def _note(message: str) -> None:
         pass
 
 
-def _note(message: str) -> None:
-    """An informational line on stderr (stdout stays the command's output)."""
-    try:
-        sys.stderr.write(f"{PROG}: {message}\n")
-        sys.stderr.flush()
-    except Exception:
-        pass
-
-
 def _silence_stdout() -> None:
     """After a broken pipe (``... | head``), send the rest of stdout nowhere so exit is quiet."""
     try:
