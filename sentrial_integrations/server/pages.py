@@ -356,6 +356,26 @@ def session_page(session: dict[str, Any], events: list[dict[str, Any]]) -> str:
             )
         )
 
+    # replay / compare (server/compare.py): a re-run links to its original, any session to /compare
+    meta = session.get("metadata")
+    replay_of = meta.get("replay_of") if isinstance(meta, dict) else None
+    sid_q = esc(quote(sid, safe=""))
+    if isinstance(replay_of, str) and replay_of:
+        of_q = esc(quote(replay_of, safe=""))
+        facts.append(
+            _fact(
+                "Replay of",
+                f'<a class="mono" href="/sessions/{of_q}">{esc(replay_of)}</a> · '
+                f'<a href="/compare?a={of_q}&amp;b={sid_q}" data-testid="compare-replay">compare</a>',
+            )
+        )
+    compare_form = (
+        '<form class="compare-with" method="get" action="/compare" data-testid="compare-with">'
+        f'<input type="hidden" name="a" value="{esc(sid)}">'
+        '<input name="b" placeholder="session id" aria-label="Compare with session" required> '
+        '<button type="submit" class="btn">Compare with…</button></form>'
+    )
+
     extra = ""
     if session.get("failure_reason"):
         extra += f'<div class="failure"><strong>Failure:</strong> {esc(session["failure_reason"])}</div>'
@@ -387,7 +407,7 @@ def session_page(session: dict[str, Any], events: list[dict[str, Any]]) -> str:
         '<section class="session-head">'
         f'<div class="title-row">{status_badge(session.get("status"))}<h1 class="session-name">{esc(session.get("name") or "(unnamed)")}</h1></div>'
         f'<dl class="facts">{"".join(facts)}</dl>'
-        f"{_meta_chips(session.get('metadata'), flt)}{extra}</section>"
+        f"{_meta_chips(session.get('metadata'), flt)}{extra}{compare_form}</section>"
     )
     legend = "".join(
         f'<span class="legend-item"><span class="swatch ty-{t}"></span>{label}</span>'

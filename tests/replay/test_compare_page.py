@@ -79,6 +79,9 @@ def test_the_page_over_http(server):
     assert f'href="/sessions/{a}"' in html and "replay of" in html
     assert "+be verbose" in html and "-be brief" in html
     assert f"sentrial-integrations diff {a} {b}" in html
+    session_b = httpx.get(f"{srv.url}/sessions/{b}").text
+    assert f'href="/compare?a={a}&amp;b={b}"' in session_b  # a re-run links to the comparison
+    assert 'data-testid="compare-with"' in httpx.get(f"{srv.url}/sessions/{a}").text
 
 
 def test_the_form_and_unknown_sessions(server):
@@ -118,9 +121,20 @@ def test_the_page_in_chromium(server):
             assert color != page.locator("tr.k-changed td.mark").first.evaluate(
                 "e => getComputedStyle(e).color"
             )
-            # the replay_of link leads to the original's session page
+            # the replay_of link leads to the original's session page ...
             page.get_by_test_id("replay-of-b").locator("a").click()
             page.wait_for_url(f"{srv.url}/sessions/{a}")
+            # ... whose "compare with…" form opens the compare view
+            form = page.get_by_test_id("compare-with")
+            form.locator('input[name="b"]').fill(b[:12])
+            form.locator("button").click()
+            page.wait_for_url(f"{srv.url}/compare?a={a}&b={b[:12]}")
+            assert page.locator("tr.cmp-row").count() == 4
+            # and a re-run's page links to the comparison with its original
+            page.goto(f"{srv.url}/sessions/{b}")
+            page.get_by_test_id("compare-replay").click()
+            page.wait_for_url(f"{srv.url}/compare?a={a}&b={b}")
+            assert page.get_by_test_id("verdict").inner_text().startswith("Diverged")
         finally:
             browser.close()
     assert errors == []
