@@ -26,6 +26,8 @@ def _isolated_env(tmp_path, monkeypatch) -> Iterator[None]:
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("SENTRIAL_LOCAL_PATH", str(tmp_path / "default.db"))
     monkeypatch.setenv("SENTRIAL_SPOOL_PATH", str(tmp_path / "spool"))
+    # the per-user store (~/.local/share/sentrial) of a subprocess that drops SENTRIAL_*: a temp dir
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.setenv("SENTRIAL_SHIP_IDLE", "2")  # shipper processes of a test leave soon after it
     client_module._reset_default_for_tests()
     yield
