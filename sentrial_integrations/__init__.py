@@ -1,16 +1,37 @@
 """sentrial_integrations: one-line Sentrial tracing for LangChain, LangGraph, OpenAI and LlamaIndex agents."""
 
+import importlib
 from typing import TYPE_CHECKING, Any
-
-from .core.client import SentrialClient, SentrialUsageError, Session, configure, get_client
-from .core.compat import Interaction, begin
-from .core.config import SentrialConfigWarning
-from .core.context import current_session
-from .core.pricing import Price, estimate_cost, set_price
 
 if TYPE_CHECKING:
     from .auto import auto_instrument, uninstrument_all
+    from .core.client import SentrialClient, SentrialUsageError, Session, configure, get_client
+    from .core.compat import Interaction, begin
+    from .core.config import SentrialConfigWarning
+    from .core.context import current_session
+    from .core.pricing import Price, estimate_cost, set_price
     from .rerun import ReplayMismatch, replay
+
+# Every name is imported on first use, so ``import sentrial_integrations`` (and the zero-code ``.pth``
+# line, which imports a submodule) loads nothing but this file: name -> the module that defines it.
+_LAZY = {
+    "SentrialClient": ".core.client",
+    "SentrialUsageError": ".core.client",
+    "Session": ".core.client",
+    "configure": ".core.client",
+    "get_client": ".core.client",
+    "Interaction": ".core.compat",
+    "begin": ".core.compat",
+    "SentrialConfigWarning": ".core.config",
+    "current_session": ".core.context",
+    "Price": ".core.pricing",
+    "estimate_cost": ".core.pricing",
+    "set_price": ".core.pricing",
+    "auto_instrument": ".auto",
+    "uninstrument_all": ".auto",
+    "replay": ".rerun",  # re-run a recorded session (sentrial_integrations.rerun)
+    "ReplayMismatch": ".rerun",
+}
 
 __version__ = "0.1.0"
 
@@ -36,12 +57,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("auto_instrument", "uninstrument_all"):  # imported on first use: ``import`` stays light
-        from . import auto
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
-        return getattr(auto, name)
-    if name in ("replay", "ReplayMismatch"):  # re-run a recorded session (sentrial_integrations.rerun)
-        from . import rerun
 
-        return getattr(rerun, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

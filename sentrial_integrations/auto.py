@@ -1,12 +1,15 @@
 """``auto_instrument()``: every supported framework of the process at once; ``uninstrument_all()``.
 
-* LangChain / LangGraph: the configure hook of :mod:`sentrial_integrations.langchain` with
-  ``SENTRIAL_TRACING=true`` set for the process, so every run gets a Sentrial handler (unless it
-  already has one).
+* LangChain / LangGraph: the configure hook of :mod:`sentrial_integrations.langchain`, switched on
+  for the whole process (as ``SENTRIAL_TRACING=true`` would, without writing to ``os.environ``: a
+  subprocess inherits nothing), so every run gets a Sentrial handler (unless it already has one).
+  The hook is registered when LangChain imports its configure-hook module itself.
 * OpenAI: :func:`sentrial_integrations.openai.instrument_openai` (the SDK's resource classes), so every
   ``OpenAI`` / ``AsyncOpenAI`` / Azure client, including those made inside LangChain and LlamaIndex,
   is recorded.
-* LlamaIndex: :func:`sentrial_integrations.llamaindex.instrument` (root dispatcher handlers).
+* LlamaIndex: :func:`sentrial_integrations.llamaindex.instrument` (root dispatcher handlers), on the
+  first import of ``llama_index.core`` or of ``workflows`` (llama-index-workflows used on its own;
+  the handlers then import ``llama_index.core``, which must be installed).
 
 Nothing is imported here: a framework already imported is instrumented at once, one that is installed
 but not imported yet is instrumented right after its first import (a one-shot import hook), so a
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import sys
 import threading
 from collections.abc import Callable
@@ -37,10 +39,11 @@ _logger = logging.getLogger("sentrial_integrations")
 #: framework name -> the module whose import triggers it
 FRAMEWORKS = {"langchain": "langchain_core", "openai": "openai", "llamaindex": "llama_index.core"}
 
-_TRACING_VAR = "SENTRIAL_TRACING"
+#: framework name -> further modules whose first import also triggers it
+_ALSO = {"llamaindex": ("workflows",)}  # llama-index-workflows without llama_index.core
+
 _lock = threading.RLock()
 _active: dict[str, str] = {}  # framework -> "instrumented" | "on import"
-_saved_tracing: list[str | None] = []  # SENTRIAL_TRACING before we set it (one entry while active)
 
 
 def _installed(module_name: str) -> bool:
@@ -56,9 +59,9 @@ def _installed(module_name: str) -> bool:
 
 
 def _langchain_on(_module: ModuleType | None = None) -> None:
-    from .langchain import hook
+    from .langchain import autoload  # stdlib only: imports nothing of LangChain's
 
-    hook.register()
+    autoload.set_process_wide(True)
 
 
 def _openai_on(_module: ModuleType) -> None:
@@ -83,9 +86,14 @@ _ON: dict[str, Callable[[ModuleType], None]] = {
 def _guarded(name: str) -> Callable[[ModuleType], None]:
     def run(module: ModuleType) -> None:
         with _lock:
-            if name not in _active:  # uninstrumented before the import happened
+            if _active.get(name) != "on import":  # uninstrumented meanwhile, or done by another trigger
                 return
+            if module.__name__ != FRAMEWORKS[name] and FRAMEWORKS[name] in sys.modules:
+                return  # imported while the main module imports: its own trigger follows
             _active[name] = "instrumented"
+            for other in (*_ALSO.get(name, ()), FRAMEWORKS[name]):
+                if other != module.__name__:
+                    cancel(other)
         _ON[name](module)
 
     return run
@@ -109,12 +117,11 @@ def auto_instrument(
             if not _installed(module_name):
                 continue
             try:
-                if name == "langchain":
-                    if not _saved_tracing:
-                        _saved_tracing.append(os.environ.get(_TRACING_VAR))
-                    os.environ[_TRACING_VAR] = "true"
                 _active[name] = "on import"
-                when_imported(module_name, _guarded(name))
+                triggers = [module_name, *(m for m in _ALSO.get(name, ()) if _installed(m))]
+                for trigger in triggers:
+                    if when_imported(trigger, _guarded(name)) or _active.get(name) != "on import":
+                        break
             except Exception as exc:
                 _active.pop(name, None)
                 _logger.warning("Sentrial: could not instrument %s: %r", name, exc)
@@ -133,14 +140,13 @@ def uninstrument_all() -> None:
     from adding handlers, and forget frameworks still waiting for their import."""
     with _lock:
         for name in list(_active):
-            cancel(FRAMEWORKS[name])
+            for module_name in (FRAMEWORKS[name], *_ALSO.get(name, ())):
+                cancel(module_name)
         _active.clear()
-        if _saved_tracing:
-            previous = _saved_tracing.pop()
-            if previous is None:
-                os.environ.pop(_TRACING_VAR, None)
-            else:
-                os.environ[_TRACING_VAR] = previous
+    if "sentrial_integrations.langchain.autoload" in sys.modules:
+        from .langchain import autoload
+
+        autoload.set_process_wide(False)
     if "openai" in sys.modules:
         try:
             from .openai import uninstrument_openai

@@ -305,7 +305,8 @@ def test_existing_sitecustomize_still_runs(tmp_path):
     )
     assert (proc.returncode, proc.stderr) == (0, "")
     # instrumentation waits for the frameworks' first import: none was imported by start-up
-    assert proc.stdout == "ran true ['langchain', 'llamaindex', 'openai']\nFalse False\n"
+    # ... and nothing was written to the environment (a subprocess inherits no SENTRIAL_TRACING)
+    assert proc.stdout == "ran None ['langchain', 'llamaindex', 'openai']\nFalse False\n"
 
 
 def test_metadata_alone_names_the_session_after_the_program(tmp_path):
@@ -394,6 +395,7 @@ def test_auto_instrument_is_idempotent_and_uninstrument_all_restores(monkeypatch
     from openai.resources.embeddings import Embeddings
 
     from sentrial_integrations import auto_instrument, uninstrument_all
+    from sentrial_integrations.langchain.autoload import process_wide as lc_on
     from sentrial_integrations.llamaindex import is_instrumented as li_on
     from sentrial_integrations.openai import is_instrumented as oa_on
 
@@ -412,12 +414,13 @@ def test_auto_instrument_is_idempotent_and_uninstrument_all_restores(monkeypatch
         assert (Completions.create, AsyncCompletions.create, Embeddings.create) == patched
         assert len(dispatcher.span_handlers) == len(handlers[0]) + 1
         assert len(dispatcher.event_handlers) == len(handlers[1]) + 1
-        assert os.environ["SENTRIAL_TRACING"] == "true" and oa_on() and li_on()
+        assert lc_on() and oa_on() and li_on()
+        assert "SENTRIAL_TRACING" not in os.environ  # process-wide without touching the environment
     finally:
         uninstrument_all()
     assert (Completions.create, AsyncCompletions.create, Embeddings.create) == originals
     assert (dispatcher.span_handlers, dispatcher.event_handlers) == handlers
-    assert "SENTRIAL_TRACING" not in os.environ and not oa_on() and not li_on()
+    assert "SENTRIAL_TRACING" not in os.environ and not lc_on() and not oa_on() and not li_on()
     uninstrument_all()  # twice is fine
 
 
@@ -427,7 +430,7 @@ def test_uninstrument_all_keeps_the_users_tracing_setting(monkeypatch):
     monkeypatch.setenv("SENTRIAL_TRACING", "1")
     try:
         auto_instrument(openai=False, llamaindex=False)
-        assert os.environ["SENTRIAL_TRACING"] == "true"
+        assert os.environ["SENTRIAL_TRACING"] == "1"  # never written
     finally:
         uninstrument_all()
     assert os.environ["SENTRIAL_TRACING"] == "1"

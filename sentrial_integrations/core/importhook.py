@@ -6,10 +6,8 @@ always sees its real loader; a failing callback never breaks the user's import.
 
 from __future__ import annotations
 
-import importlib.abc
 import importlib.machinery
 import importlib.util
-import logging
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -18,11 +16,18 @@ from typing import Any
 
 __all__ = ["cancel", "when_imported"]
 
-_logger = logging.getLogger("sentrial_integrations")
+# Loaded at start-up by the zero-code ``.pth`` line: stdlib modules that Python has loaded already
+# only (no ``logging``, no ``importlib.abc``: the finder and loader protocols need no base class).
 _lock = threading.RLock()
 
 
-class _Loader(importlib.abc.Loader):
+def _warn(message: str, *args: Any) -> None:
+    import logging
+
+    logging.getLogger("sentrial_integrations").warning(message, *args)
+
+
+class _Loader:
     """Runs the real loader, then the callback (the module sees its real loader)."""
 
     def __init__(self, inner: Any, callback: Callable[[ModuleType], None]) -> None:
@@ -45,13 +50,13 @@ class _Loader(importlib.abc.Loader):
         try:
             self._callback(module)
         except Exception as exc:  # never break the user's import
-            _logger.warning("Sentrial: could not instrument %s: %r", module.__name__, exc)
+            _warn("Sentrial: could not instrument %s: %r", module.__name__, exc)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
 
-class _Finder(importlib.abc.MetaPathFinder):
+class _Finder:
     """Waits for the first import of each watched module, wraps its loader, then forgets it."""
 
     def __init__(self) -> None:
@@ -72,7 +77,7 @@ class _Finder(importlib.abc.MetaPathFinder):
             spec = None
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
-        spec.loader = _Loader(spec.loader, callback)
+        spec.loader = _Loader(spec.loader, callback)  # type: ignore[assignment]
         return spec
 
 

@@ -3,13 +3,15 @@ recorded, without any import of ``sentrial_integrations`` in the user's code.
 
 The package ships a ``.pth`` file whose single line is :data:`PTH_LINE`. Python runs it at start-up;
 it does nothing unless ``SENTRIAL_TRACING`` is set, and then only calls :func:`install`, which waits
-for ``langchain_core`` to be imported (a one-shot import hook, so processes that never use LangChain
-pay nothing) and then registers the handler with langchain-core's configure hooks.
+for LangChain to import the module that keeps its configure hooks (:data:`HOOKS_MODULE`, a one-shot
+import hook: a process that never runs LangChain pays nothing, and importing ``langchain_core`` loads
+exactly the modules it loads without us) and then registers the handler with those hooks.
+
+``auto_instrument()`` uses the same path with :func:`set_process_wide` instead of the environment
+variable, so nothing is written to ``os.environ`` (subprocesses inherit nothing).
 """
 
 from __future__ import annotations
-
-import logging
 
 # Stdlib only at module level: setup.py loads this file on its own to read PTH_LINE.
 
@@ -24,8 +26,31 @@ PTH_LINE = (
     "and __import__('sentrial_integrations.langchain.autoload', fromlist=['install']).install()"
 )
 
-_logger = logging.getLogger("sentrial_integrations")
-_TARGET = "langchain_core"
+
+def _warn(message: str, exc: BaseException) -> None:
+    import logging  # not at start-up: the .pth line loads this module in every traced process
+
+    logging.getLogger("sentrial_integrations").warning(message, exc)
+
+
+#: Where langchain-core keeps its configure hooks; it imports this module itself the first time it
+#: configures a run's callbacks (``langchain_core.callbacks.manager._configure``).
+HOOKS_MODULE = "langchain_core.tracers.context"
+
+_process_wide = [False]
+
+
+def process_wide() -> bool:
+    """Is every LangChain run of the process traced by ``auto_instrument()``?"""
+    return _process_wide[0]
+
+
+def set_process_wide(on: bool) -> None:
+    """``auto_instrument()`` / ``uninstrument_all()``: trace every run (as ``SENTRIAL_TRACING`` does),
+    or stop (runs already started keep their handler)."""
+    _process_wide[0] = bool(on)
+    if on:
+        _arm()
 
 
 def enabled() -> bool:
@@ -35,22 +60,26 @@ def enabled() -> bool:
     return env_flag("SENTRIAL_TRACING")
 
 
-def _activate() -> None:
+def _activate(_module: object = None) -> None:
     try:
         from . import hook
 
         hook.register()
     except Exception as exc:  # never break the user's import of LangChain
-        _logger.warning("Sentrial: could not enable LangChain tracing: %r", exc)
+        _warn("Sentrial: could not enable LangChain tracing: %r", exc)
+
+
+def _arm() -> None:
+    from ..core.importhook import when_imported
+
+    when_imported(HOOKS_MODULE, _activate)
 
 
 def install() -> None:
-    """Record every LangChain run of this process (idempotent; cheap until LangChain is imported)."""
-    try:
-        if not enabled():  # e.g. SENTRIAL_TRACING=maybe: warned, left off
-            return
-        from ..core.importhook import when_imported
+    """Record every LangChain run of this process (idempotent; cheap until LangChain runs).
 
-        when_imported(_TARGET, lambda _module: _activate())
+    ``SENTRIAL_TRACING`` is read (and garbage warned about) when LangChain configures a run."""
+    try:
+        _arm()
     except Exception as exc:
-        _logger.warning("Sentrial: could not enable LangChain tracing: %r", exc)
+        _warn("Sentrial: could not enable LangChain tracing: %r", exc)

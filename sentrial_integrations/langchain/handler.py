@@ -5,15 +5,27 @@ The outermost run the handler sees opens a session (or joins the current one); m
 retriever runs become events; the outermost run's end closes the session. Chain runs are structure
 only: events nest (``parent_span_id``) under the nearest model / tool / retriever run above them.
 
-The handler is a synchronous handler with ``run_inline = True``. LangChain then calls it directly on
-the run's own thread and context, for sync and async runs alike (an async run does not bounce every
-callback through a thread pool), and what it sets in a context variable at a run's start — the
-current session, the current tool span, the LLM-call claim — is seen by the code the run executes.
-Every hook only reads, computes a few values and enqueues; the core does the rest in its thread.
+The handler is a synchronous handler that LangChain runs inline: it calls it directly on the run's
+own thread and context, for sync and async runs alike (an async run does not bounce every callback
+through a thread pool), and what it sets in a context variable at a run's start — the current
+session, the current tool span, the LLM-call claim — is seen by the code the run executes. Every
+hook only reads, computes a few values and enqueues; the core does the rest in its thread.
+
+Inline, except where that would change what other handlers receive: langchain-core's
+``AsyncCallbackManager.on_llm_start`` sends ``on_llm_start`` either to the inline handlers or to the
+others, never both. There (and only when another handler is not inline) :attr:`run_inline` is False,
+so every handler gets the callback; the LLM-call claim then cannot reach that one model's code (the
+callback runs in a task of its own), and the run is recorded from LangChain's side.
+
+Sessions the handler opens itself belong to one top-level run: a sibling run started from the same
+context (a batch of prompts, ``batch(return_exceptions=True)``, a call after an abandoned stream)
+opens its own. Only sessions the user opened (``client.session()``, ``tracing(session=...)``,
+``SentrialCallbackHandler(session=...)``) are shared.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
 from contextvars import Token
@@ -43,6 +55,27 @@ _warner = RateLimitedWarner()
 
 CHAIN, LLM, TOOL, RETRIEVER = 0, 1, 2, 3
 DECISION_EVENT = "sentrial_decision"
+
+_MANAGER = "langchain_core.callbacks.manager"
+_CONFIG = "langchain_core.runnables.config"
+_split_code: list[Any] = []  # [code of AsyncCallbackManager.on_llm_start], looked up once
+
+
+def _async_llm_start_code() -> Any:
+    """The code object of the one langchain-core dispatcher that splits inline / other handlers."""
+    if not _split_code:
+        manager = sys.modules.get(_MANAGER)
+        if manager is None:
+            return None
+        fn = getattr(getattr(manager, "AsyncCallbackManager", None), "on_llm_start", None)
+        _split_code.append(getattr(fn, "__code__", None))
+    return _split_code[0]
+
+
+class _OwnedSession(Session):
+    """A session a handler opened for one top-level run: never joined by another top-level run."""
+
+    __slots__ = ()
 
 
 def _internal(where: str, exc: BaseException) -> None:
@@ -127,8 +160,29 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         agent_name: the session's agent name (default: the agent's name, else the run name).
     """
 
-    run_inline = True
     raise_error = False
+
+    @property
+    def run_inline(self) -> bool:  # type: ignore[override]
+        """True (called inline, see the module docs), except when read by langchain-core's
+        ``AsyncCallbackManager.on_llm_start`` for a manager that also has non-inline handlers: that
+        method gives ``on_llm_start`` to the inline handlers *instead of* the others."""
+        try:
+            code = _async_llm_start_code()
+            if code is None:
+                return True
+            frame: Any = sys._getframe(1)
+            if frame.f_code is not code:  # Python < 3.12: the list comprehension's own frame
+                frame = frame.f_back
+                if frame is None or frame.f_code is not code:
+                    return True
+            manager = frame.f_locals.get("self")
+            for handler in getattr(manager, "handlers", ()):
+                if not isinstance(handler, SentrialCallbackHandler) and not handler.run_inline:
+                    return False
+        except Exception:
+            pass
+        return True
 
     def __init__(
         self,
@@ -166,29 +220,58 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         tags: list[str] | None,
     ) -> _Run:
         key = run_id.int
-        parent = self._runs.get(parent_run_id.int) if parent_run_id is not None else None
+        parent = self._runs.get(parent_run_id.int) if parent_run_id is not None else self._enclosing_run()
         if parent is not None:
             root = parent.root
             root.runs.add(key)
             parent_span = parent.span
             run = _Run(kind, root, name, parent_span, str(run_id) if kind != CHAIN else parent_span)
         else:
-            root = self._open_root(name, metadata, tags)
+            root = self._open_root(kind, name, metadata, tags)
             run = _Run(kind, root, name, None, str(run_id) if kind != CHAIN else None)
             root.top = run
             self.last_session_id = root.sid
         self._runs[key] = run
         return run
 
-    def _open_root(self, name: str, metadata: dict[str, Any] | None, tags: list[str] | None) -> _Root:
+    def _enclosing_run(self) -> _Run | None:
+        """The run whose body this run without a parent was started in, if it is one of ours.
+
+        LangChain sometimes starts a run inside another without naming it as the parent (e.g.
+        ``RunnableWithFallbacks`` passes its own config, not the child config, to each attempt). The
+        child config it set for the body says which run that is: its callbacks' ``parent_run_id``.
+        Runs merely started from the same context (a batch's prompts, a call after an abandoned
+        stream) are not in a body of ours, and get sessions of their own.
+        """
+        config_module = sys.modules.get(_CONFIG)
+        var = getattr(config_module, "var_child_runnable_config", None)
+        config = var.get() if var is not None else None
+        if not config:
+            return None
+        callbacks = config.get("callbacks")
+        pid = getattr(callbacks, "parent_run_id", None)
+        if pid is None:
+            return None
+        run = self._runs.get(pid.int)
+        if run is None:  # another handler instance (SENTRIAL_TRACING makes one per configured run)
+            for handler in getattr(callbacks, "handlers", ()):
+                if isinstance(handler, SentrialCallbackHandler) and handler is not self:
+                    run = handler._runs.get(pid.int)
+                    if run is not None:
+                        break
+        return run
+
+    def _open_root(
+        self, kind: int, name: str, metadata: dict[str, Any] | None, tags: list[str] | None
+    ) -> _Root:
         joined = self.session
         if joined is not None:
             if isinstance(joined, Session):
                 return _Root(joined, owned=False)
             return _Root(Session(self.client or get_client(), joined, name), owned=False)
         current = current_session()
-        if current is not None:
-            return _Root(current, owned=False)
+        if current is not None and not isinstance(current, _OwnedSession):
+            return _Root(current, owned=False)  # the user's session (or another integration's run)
         client = self.client or get_client()
         md = metadata or {}
         session_name = self.session_name or name
@@ -200,9 +283,12 @@ class SentrialCallbackHandler(BaseCallbackHandler):
             user_id=self.user_id or md.get("user_id"),
             convo_id=str(thread_id) if thread_id is not None else None,
         )
-        root = _Root(Session(client, sid, session_name), owned=True)
-        # Current for every integration inside the run (e.g. an OpenAI call made in a tool's body).
-        root.token = _ctx.set_current_session(root.session)
+        root = _Root(_OwnedSession(client, sid, session_name), owned=True)
+        if kind != LLM:
+            # Current for every integration inside the run (e.g. an OpenAI call made in a tool's
+            # body). Not for a model run: its LLM-call claim carries the session, and prompts of one
+            # batch start side by side in one context, where a current session would leak to the next.
+            root.token = _ctx.set_current_session(root.session)
         return root
 
     def _end(self, run_id: UUID) -> _Run | None:

@@ -13,12 +13,15 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, cast
 
-from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
-from langchain_core.tracers.context import register_configure_hook
-
 from ..core.client import SentrialClient, Session
 from ..core.config import env_flag
+from ..core.importhook import when_imported
+from . import autoload
 from .handler import DECISION_EVENT, SentrialCallbackHandler
+
+# Nothing of LangChain's beyond what the handler class needs (``langchain_core.callbacks.base``) is
+# imported here: the configure hook is registered when LangChain itself imports the module that
+# keeps the hooks (:data:`autoload.HOOKS_MODULE`), the dispatch functions are imported on first use.
 
 __all__ = ["ENV_VAR", "alog_decision", "log_decision", "tracing"]
 
@@ -38,18 +41,28 @@ class _BlockOrEnvHandler:
 
     def get(self) -> SentrialCallbackHandler | None:
         handler = _handler_var.get()
-        if handler is None and env_flag(ENV_VAR):
+        if handler is None and (autoload.process_wide() or env_flag(ENV_VAR)):
             return SentrialCallbackHandler()
         return handler
 
 
 def register() -> None:
-    """Install the configure hook once (idempotent). Done on import of this package."""
+    """Install the configure hook once (idempotent). Done on import of this package: now if LangChain
+    has imported its configure-hook module, else right after it does (this imports nothing of it)."""
+    with _lock:
+        if _registered:
+            return
+    when_imported(autoload.HOOKS_MODULE, _register_now)
+
+
+def _register_now(_module: Any = None) -> None:
     global _registered
     with _lock:
         if _registered:
             return
         _registered = True
+    from langchain_core.tracers.context import register_configure_hook
+
     # inheritable: child runs get the handler from their parent's callback manager. No env_var for
     # langchain-core to test: _BlockOrEnvHandler reads SENTRIAL_TRACING itself.
     register_configure_hook(cast(Any, _BlockOrEnvHandler()), True, SentrialCallbackHandler, None)
@@ -113,6 +126,8 @@ def log_decision(
     """Record a decision from inside a runnable (a tool, a graph node): dispatches the custom event
     ``sentrial_decision``, which the handler of the enclosing run records. Never raises."""
     try:
+        from langchain_core.callbacks.manager import dispatch_custom_event
+
         dispatch_custom_event(
             DECISION_EVENT,
             _decision_data(reasoning, decision, alternatives, confidence, metadata),
@@ -133,6 +148,8 @@ async def alog_decision(
 ) -> None:
     """:func:`log_decision` for async code (uses ``adispatch_custom_event``)."""
     try:
+        from langchain_core.callbacks.manager import adispatch_custom_event
+
         await adispatch_custom_event(
             DECISION_EVENT,
             _decision_data(reasoning, decision, alternatives, confidence, metadata),
