@@ -32,6 +32,7 @@ from rich.text import Text
 
 from . import __version__
 from .core.config import env_flag, store_location
+from .core.files import UnsafeFileError, open_private
 from .store import (
     SessionFilter,
     Store,
@@ -1308,7 +1309,9 @@ def _cmd_export(args: argparse.Namespace, ctx: Ctx) -> int:
     sess = session_json(session, ctx.now)
     if args.output:
         try:
-            fh: IO[str] = open(args.output, "w", encoding="utf-8")  # noqa: SIM115
+            fh: IO[str] = open_private(args.output)  # created 0600: an export holds recorded prompts
+        except UnsafeFileError as exc:
+            raise CLIError(str(exc)) from None
         except OSError as exc:
             raise CLIError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     else:

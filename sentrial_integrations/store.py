@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from .core.files import UnsafeFileError, ensure_private_file
 from .core.record.normalize import (
     MAX_COST,
     MAX_DURATION_MS,
@@ -159,13 +160,15 @@ def _clean_row(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def create_private_file(path: str) -> None:
-    """Create ``path`` (and its directory) readable by the owner only, if it does not exist."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-    if not os.path.exists(path):
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-        os.close(fd)
+    """Create ``path`` (and its directory) readable by the owner only, or check the file already there.
+
+    Raises :class:`StoreError` naming the file and the fix when it is a symlink, another user's, or
+    writable by group or others (see :mod:`.core.files`).
+    """
+    try:
+        ensure_private_file(path)
+    except UnsafeFileError as exc:
+        raise StoreError(f"Sentrial store: {exc}") from None
 
 
 @dataclass
