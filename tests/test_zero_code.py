@@ -424,6 +424,52 @@ def test_auto_instrument_is_idempotent_and_uninstrument_all_restores(monkeypatch
     uninstrument_all()  # twice is fine
 
 
+WORKFLOW_ONLY = textwrap.dedent(
+    """
+    import asyncio, sys
+    from sentrial_integrations import auto_instrument, get_client
+    print(auto_instrument(langchain=False, openai=False))
+    from workflows import Workflow, step
+    from workflows.events import StartEvent, StopEvent
+
+
+    class Greeter(Workflow):
+        @step
+        async def greet(self, ev: StartEvent) -> StopEvent:
+            return StopEvent(result="hello " + ev.name)
+
+
+    async def main():
+        return await Greeter().run(name="ada")
+
+
+    print(asyncio.run(main()))
+    get_client().flush(10)
+    """
+)
+
+
+def test_auto_instrument_covers_llama_index_workflows_used_on_their_own(tmp_path):
+    """A program that imports llama-index-workflows and never ``llama_index.core``."""
+    db = tmp_path / "wf.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTRIAL_")}
+    env.update(SENTRIAL_LOCAL_PATH=str(db), SENTRIAL_SPOOL_PATH=str(tmp_path / "spool"))
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, "-c", WORKFLOW_ONLY],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "{'llamaindex': 'on import'}\nhello ada\n", "")
+    store = Store(str(db))
+    [session] = store.list_sessions()
+    assert (session["name"], session["status"]) == ("Greeter.run", "success")
+    store.close()
+
+
 def test_uninstrument_all_keeps_the_users_tracing_setting(monkeypatch):
     from sentrial_integrations import auto_instrument, uninstrument_all
 
