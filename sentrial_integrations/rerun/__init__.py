@@ -65,9 +65,13 @@ class Replay:
         client: Any = None,
         record: bool = True,
         name: str | None = None,
+        tools: str = "live",
     ) -> None:
         if on_mismatch not in _MODES:
             raise ReplayError(f"on_mismatch must be 'live' or 'raise', not {on_mismatch!r}")
+        if tools not in ("live", "recorded"):
+            raise ReplayError(f"tools must be 'live' or 'recorded', not {tools!r}")
+        self.tools = tools
         self.recording: Recording = load(session, store=store)
         self.until: int | None = self.recording.step_number(until)
         self.on_mismatch = on_mismatch
@@ -76,6 +80,12 @@ class Replay:
         self._name = name
         self._lock = threading.Lock()
         self._pending: list[Step] = self.recording.llm_steps()
+        self._pending_tools: list[Step] = [
+            s for s in self.recording.steps if s.type == "tool_call" and not s.event.get("error")
+        ]
+        #: with ``tools="recorded"``: tool steps answered from the recording, and tools that ran live
+        self.served_tools: list[int] = []
+        self.live_tools: list[str] = []
         self._fingerprints: dict[int, fp.Fingerprint] = {}
         #: step numbers answered from the recording, in the order they were served
         self.served: list[int] = []
@@ -96,6 +106,7 @@ class Replay:
         self._session_token: Any = None
         self._installed = False
         self._lc_installed = False
+        self._tools_installed = False
         self._entered = False
 
     # --- what the adapters ask -------------------------------------------------------------------
@@ -179,6 +190,20 @@ class Replay:
             self.served.append(chosen.number)
             return chosen
 
+    def tool_answer(self, name: str, tool_input: Any) -> Step | None:
+        """The recorded result of a tool call (same tool, same input, in order), or None to run it."""
+        with self._lock:
+            want = fp.canonical_json(tool_input)
+            for step in self._pending_tools:
+                if self.until is not None and step.number > self.until:
+                    break
+                if step.name == name and fp.canonical_json(step.event.get("input")) == want:
+                    self._pending_tools.remove(step)
+                    self.served_tools.append(step.number)
+                    return step
+            self.live_tools.append(name)
+            return None
+
     def _match(self, kind: str, request: fp.Fingerprint) -> tuple[Step | None, str | None]:
         from .openai_adapter import unservable
 
@@ -211,6 +236,8 @@ class Replay:
         self._entered = True
         self._installed = openai_adapter.install()
         self._lc_installed = langchain_adapter.install()
+        if self.tools == "recorded":
+            self._tools_installed = langchain_adapter.install_tools()
         self._token = openai_adapter.current.set(self)
         if self.record:
             try:
@@ -243,6 +270,14 @@ class Replay:
             "replay_live_reason": self.live_reason,
             "replay_live_calls": self.live_calls,
             "replay_missing": {str(k): v for k, v in self.missing.items()},
+            **(
+                {
+                    "replay_served_tool_steps": list(self.served_tools),
+                    "replay_live_tools": list(self.live_tools),
+                }
+                if self.tools == "recorded"
+                else {}
+            ),
         }
 
     def _exit(self, exc: BaseException | None) -> None:
@@ -261,6 +296,9 @@ class Replay:
             if self._lc_installed:
                 langchain_adapter.uninstall()
                 self._lc_installed = False
+            if self._tools_installed:
+                langchain_adapter.uninstall_tools()
+                self._tools_installed = False
             self._close_session(exc)
         except Exception:  # never mask the caller's exception, never raise our own
             pass
@@ -313,6 +351,7 @@ def replay(
     client: Any = None,
     record: bool = True,
     name: str | None = None,
+    tools: str = "live",
 ) -> Replay:
     """A context manager (sync and async) under which LLM calls are answered from a recorded session.
 
@@ -326,6 +365,9 @@ def replay(
     client: the Sentrial client that records the re-run (default: the default client).
     record: record the re-run as a new session (``replay_of`` in its metadata). Default True.
     name: the new session's name (default: the recorded session's).
+    tools: ``"live"`` (default): tools run; ``"recorded"``: a LangChain tool (``@tool``,
+        ``StructuredTool``, ``Tool``) called with the recorded input gets the recorded result instead
+        of running (another input runs live). Tool callbacks, and so the tracing, fire as usual.
     """
     return Replay(
         session,
@@ -335,4 +377,5 @@ def replay(
         client=client,
         record=record,
         name=name,
+        tools=tools,
     )

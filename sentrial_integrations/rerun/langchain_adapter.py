@@ -191,3 +191,99 @@ def uninstall() -> None:
         except Exception:
             pass
         _state.clear()
+
+
+# --- tools="recorded": LangChain tool results from the recording --------------------------------------------
+
+_tools_installed = 0
+_tool_patches: list[tuple[type, str, Any, Any]] = []
+_NOT_ARGS = frozenset({"config", "run_manager", "callbacks"})
+
+
+def _tool_input(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    """What the tracer records as a LangChain tool's input: its arguments (or its one string input)."""
+    named = {k: v for k, v in kwargs.items() if k not in _NOT_ARGS}
+    if args and not named:
+        return args[0] if len(args) == 1 else list(args)
+    return named
+
+
+def _recorded_result(tool: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[bool, Any]:
+    rp = current_replay()
+    if rp is None or getattr(rp, "tools", "live") != "recorded":
+        return False, None
+    try:
+        step = rp.tool_answer(str(getattr(tool, "name", "")), _tool_input(args, kwargs))
+    except Exception:
+        return False, None
+    if step is None:
+        return False, None
+    return True, step.event.get("output")
+
+
+def current_replay() -> Any:
+    from .openai_adapter import current
+
+    return current.get()
+
+
+def _wrap_sync(orig: Any) -> Any:
+    import functools
+
+    @functools.wraps(orig)
+    def _run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        served, value = _recorded_result(self, args, kwargs)
+        return value if served else orig(self, *args, **kwargs)
+
+    return _run
+
+
+def _wrap_async(orig: Any) -> Any:
+    import functools
+
+    @functools.wraps(orig)
+    async def _arun(self: Any, *args: Any, **kwargs: Any) -> Any:
+        served, value = _recorded_result(self, args, kwargs)
+        return value if served else await orig(self, *args, **kwargs)
+
+    return _arun
+
+
+def install_tools() -> bool:
+    """Serve ``StructuredTool`` / ``Tool`` results (what ``@tool`` makes) from the recording (counted)."""
+    global _tools_installed
+    with _lock:
+        if _tools_installed:
+            _tools_installed += 1
+            return True
+        if not available():
+            return False
+        try:
+            from langchain_core.tools import StructuredTool, Tool
+        except Exception:
+            return False
+        patches = []
+        for cls in (StructuredTool, Tool):
+            for name, wrap in (("_run", _wrap_sync), ("_arun", _wrap_async)):
+                orig = cls.__dict__.get(name)
+                if orig is not None:
+                    patches.append((cls, name, orig, wrap(orig)))
+        for cls, name, _orig, ours in patches:
+            setattr(cls, name, ours)
+        _tool_patches[:] = patches
+        _tools_installed = 1
+        return True
+
+
+def uninstall_tools() -> None:
+    global _tools_installed
+    with _lock:
+        if _tools_installed == 0:
+            return
+        _tools_installed -= 1
+        if _tools_installed:
+            return
+        for cls, name, orig, ours in _tool_patches:
+            if cls.__dict__.get(name) is ours:
+                setattr(cls, name, orig)
+        _tool_patches.clear()

@@ -214,3 +214,38 @@ async def test_async_agent_replays(recorded, local_client, openai_server):
     assert rp.served == [1, 4]
     store, session = rerun_session(local_client, recorded.session_id)
     assert steps(store, session["id"]) == RECORDED_STEPS
+
+
+def test_recorded_tools_serve_the_recorded_tool_result(recorded, local_client, openai_server, monkeypatch):
+    openai_server.stop()
+    monkeypatch.setitem(helpers._weather, "Paris", "rainy in Paris")  # would change the run if it ran
+    with replay(
+        recorded.session_id,
+        store=recorded.store_path,
+        client=local_client,
+        tools="recorded",
+        on_mismatch="raise",
+    ) as rp:
+        result = run(weather_agent(recorded.url), local_client)
+    assert result["messages"][-1].content == FINAL
+    assert result["messages"][2].content == "sunny in Paris"  # the recorded tool result
+    assert (rp.served, rp.served_tools, rp.live_tools) == ([1, 4], [3], [])
+    store, session = rerun_session(local_client, recorded.session_id)
+    assert steps(store, session["id"]) == RECORDED_STEPS  # the tool step is still traced
+    tool_event = store.get_events(session["id"])[2]
+    assert (tool_event["input"], tool_event["output"]) == ({"city": "Paris"}, "sunny in Paris")
+    assert session["custom_metrics"]["replay_served_tool_steps"] == [3]
+
+
+def test_recorded_tools_run_live_for_another_input(recorded, local_client, openai_server):
+    from langchain_core.tools import StructuredTool
+
+    before = (StructuredTool.__dict__["_run"], StructuredTool.__dict__["_arun"])
+    openai_server.script(chat(tool_calls=[("get_weather", {"city": "Lyon"}, "call_9")]), chat("done"))
+    with replay(
+        recorded.session_id, store=recorded.store_path, client=local_client, tools="recorded", until=0
+    ) as rp:
+        result = run(weather_agent(openai_server.url), local_client)
+    assert result["messages"][2].content == "no idea about Lyon"  # ran live
+    assert (rp.served_tools, rp.live_tools) == ([], ["get_weather"])
+    assert (StructuredTool.__dict__["_run"], StructuredTool.__dict__["_arun"]) == before
