@@ -92,23 +92,20 @@ def normalize_record(rec: dict[str, Any]) -> dict[str, Any]:
             out["confidence"] = _number(out["confidence"], -MAX_COST, MAX_COST, "confidence", marks)
         if out.get("error") is not None:
             out["error"] = clean_error(out["error"])
-    for key in _PAYLOAD.get(kind, ()):  # type: ignore[arg-type]
-        v = out.get(key)
-        if v is not None:
-            out[key] = clean_value(v)
     if kind == "session_start" and not isinstance(out.get("metadata"), dict):
         out["metadata"] = {} if out.get("metadata") is None else {"value": out["metadata"]}
-    if marks:
+    if marks:  # noted in the record's metadata (custom_metrics for a close), before it is cleaned
         home = _MARK_HOME.get(kind, "metadata")  # type: ignore[arg-type]
         container = out.get(home)
         if container is None:
             container = {}
         elif not isinstance(container, dict):
             container = {"value": container}
-        else:
-            container = dict(container)
-        container[MARKER_KEY] = marks
-        out[home] = container
+        out[home] = {**container, MARKER_KEY: marks}
+    for key in _PAYLOAD.get(kind, ()):  # type: ignore[arg-type]
+        v = out.get(key)
+        if v is not None:
+            out[key] = clean_value(v)
     return out
 
 
