@@ -9,8 +9,8 @@ from ..config import Config
 from ..log import RateLimitedWarner
 from ..pricing import PROVIDER_SOURCE, price_call
 from ..redact import Redactor
-from ..serialize import TRUNCATION_MARKER, Converter, Limits, clean_unicode, fit
-from .normalize import normalize_record
+from ..serialize import TRUNCATION_MARKER, Converter, Limits, fit
+from .normalize import normalize_record, text_value
 
 
 class RecordBuilder:
@@ -52,7 +52,7 @@ class RecordBuilder:
             return None
         v = self._conv.cut(value) if type(value) is str else self.conv(value)
         if not isinstance(v, str):
-            v = clean_unicode(str(v))
+            v = text_value(v)  # not text: its JSON text
         if len(v) > cap:
             v = v[:cap] + TRUNCATION_MARKER.format(n=len(v) - cap)
         return v
