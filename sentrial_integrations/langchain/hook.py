@@ -63,6 +63,11 @@ def _register_now(_module: Any = None) -> None:
         _registered = True
     from langchain_core.tracers.context import register_configure_hook
 
+    if autoload.process_wide() or env_flag(ENV_VAR):
+        from .handler import prepare_default_client
+
+        prepare_default_client()  # the runs' handlers are made inside the runs, maybe on an event loop
+
     # inheritable: child runs get the handler from their parent's callback manager. No env_var for
     # langchain-core to test: _BlockOrEnvHandler reads SENTRIAL_TRACING itself.
     register_configure_hook(cast(Any, _BlockOrEnvHandler()), True, SentrialCallbackHandler, None)

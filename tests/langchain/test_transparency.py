@@ -257,10 +257,38 @@ async def test_a_call_after_an_abandoned_astream_has_its_own_session(local_clien
     await stream.aclose()
     sessions = _sessions(local_client)
     assert len(sessions) == 2
-    (first, first_events), (second, second_events) = sessions
+    (_, first_events), (second, second_events) = sessions
     assert [e["name"] for e in first_events] == ["llm:fakestreaminglist:unknown"]  # the abandoned run's
     assert (second["status"], [e["output"]["content"] for e in second_events]) == ("success", ["alpha"])
     _no_closed_warning(caplog_sentrial)
+
+
+# --- the event loop ------------------------------------------------------------------------------
+
+
+def test_async_runs_make_no_blocking_call_on_the_event_loop():
+    """langchain-core's suite runs under blockbuster: a handler made by the program (off the loop)
+    with the default client must record async runs without touching the file system on the loop."""
+    from blockbuster import BlockBuster
+
+    from sentrial_integrations import get_client
+
+    handler = SentrialCallbackHandler()  # no client: the process-wide one
+
+    async def main() -> None:
+        chat, llm = _chat(), _completion()
+        await chat.ainvoke("warm up")  # LangChain's own first-call imports, before blockbuster
+        bb = BlockBuster()
+        bb.activate()
+        try:
+            await chat.ainvoke("hi", {"callbacks": [handler]})
+            await llm.ainvoke("hi", {"callbacks": [handler]})
+        finally:
+            bb.deactivate()
+
+    asyncio.run(main())
+    store = read_store(get_client())
+    assert sorted(len(store.get_events(s["id"])) for s in store.list_sessions()) == [1, 1]
 
 
 # --- imports and the environment --------------------------------------------------------------------
