@@ -107,6 +107,7 @@ class Replay:
         self._installed = False
         self._lc_installed = False
         self._tools_installed = False
+        self._li_tools_installed = False
         self._entered = False
 
     # --- what the adapters ask -------------------------------------------------------------------
@@ -229,7 +230,7 @@ class Replay:
     # --- the block -------------------------------------------------------------------------------
 
     def _enter(self) -> Replay:
-        from . import langchain_adapter, openai_adapter
+        from . import langchain_adapter, llamaindex_adapter, openai_adapter
 
         if self._entered:
             raise ReplayError("a replay block cannot be entered twice; make a new replay(...)")
@@ -238,6 +239,7 @@ class Replay:
         self._lc_installed = langchain_adapter.install()
         if self.tools == "recorded":
             self._tools_installed = langchain_adapter.install_tools()
+            self._li_tools_installed = llamaindex_adapter.install_tools()
         self._token = openai_adapter.current.set(self)
         if self.record:
             try:
@@ -281,7 +283,7 @@ class Replay:
         }
 
     def _exit(self, exc: BaseException | None) -> None:
-        from . import langchain_adapter, openai_adapter
+        from . import langchain_adapter, llamaindex_adapter, openai_adapter
 
         try:
             if self._token is not None:
@@ -299,6 +301,9 @@ class Replay:
             if self._tools_installed:
                 langchain_adapter.uninstall_tools()
                 self._tools_installed = False
+            if self._li_tools_installed:
+                llamaindex_adapter.uninstall_tools()
+                self._li_tools_installed = False
             self._close_session(exc)
         except Exception:  # never mask the caller's exception, never raise our own
             pass
@@ -366,8 +371,9 @@ def replay(
     record: record the re-run as a new session (``replay_of`` in its metadata). Default True.
     name: the new session's name (default: the recorded session's).
     tools: ``"live"`` (default): tools run; ``"recorded"``: a LangChain tool (``@tool``,
-        ``StructuredTool``, ``Tool``) called with the recorded input gets the recorded result instead
-        of running (another input runs live). Tool callbacks, and so the tracing, fire as usual.
+        ``StructuredTool``, ``Tool``) or a LlamaIndex ``FunctionTool`` called with the recorded input
+        gets the recorded result instead of running (another input runs live). Tool callbacks and
+        instrumentation, and so the tracing, fire as usual.
     """
     return Replay(
         session,

@@ -116,7 +116,7 @@ def _make_cache_class() -> type:
             rp = current.get()
             if rp is None or _openai_backed(llm_string):
                 return None
-            step = rp.langchain_answer(prompt)  # type: ignore[attr-defined]  # may raise ReplayMismatch (raise mode)
+            step = rp.langchain_answer(prompt)  # may raise ReplayMismatch (raise mode)
             if step is None:
                 return None
             return generations(step.event, chat=prompt.lstrip().startswith("[{"))

@@ -30,7 +30,15 @@ _originals: list[tuple[type, str, Any, Any]] = []  # (class, name, original, our
 
 
 class Responder(Protocol):
+    """What the adapters ask the active replay (:class:`sentrial_integrations.rerun.Replay`)."""
+
+    tools: str
+
     def openai_answer(self, kind: str, body: Mapping[str, Any]) -> Answer | None: ...
+
+    def langchain_answer(self, prompt: str) -> Any: ...
+
+    def tool_answer(self, name: str, tool_input: Any) -> Any: ...
 
 
 #: The replay of the current context (set by the replay block).

@@ -97,3 +97,31 @@ async def test_function_agent_goes_live_from_the_changed_step(recorded, li_clien
     assert str(result) == "Five"
     assert (rp.served, rp.live_at_step) == ([1], 4)
     assert len(openai_server.requests) == 1
+
+
+async def test_recorded_tools_serve_the_function_tools_result(recorded, li_client, openai_server):
+    url = openai_server.url
+    openai_server.stop()
+    calls: list[tuple[int, int]] = []
+
+    def add(a: int, b: int) -> int:  # changed code: would give another answer, and it must not run
+        """Add two numbers."""
+        calls.append((a, b))
+        return a * b
+
+    tool = FunctionTool.from_defaults(add)
+    original_fn = tool._async_fn
+    llm = OpenAI(model="gpt-4o-mini", api_base=url, api_key="sk-test", max_retries=0)
+    agent = FunctionAgent(tools=[tool], llm=llm)
+    async with replay(
+        recorded, store=li_client.config.local_path, client=li_client, tools="recorded", on_mismatch="raise"
+    ) as rp:
+        result = await agent.run("What is 2+3?")
+    assert str(result) == "The answer is 5"
+    assert calls == []
+    assert (rp.served, rp.served_tools) == ([1, 4], [3])
+    store = read_store(li_client)
+    assert steps(store, rp.session_id) == STEPS  # the tool step is still traced
+    assert store.get_events(rp.session_id)[2]["output"] == 5
+    assert tool._async_fn is original_fn and FunctionTool.acall is not None  # put back after the block
+    assert tool.call(a=2, b=3).raw_output == 6  # and outside the block the tool runs
