@@ -170,6 +170,9 @@ def redact_text(s: str) -> str:
     """
     if len(s) < 20 and _SEPARATOR.search(s) is None:  # short secrets all hold one of these
         return s
+    if "=" not in s and ":" not in s and " " not in s and "\n" not in s:
+        # an id or a single word: only the provider-token shapes can match
+        return _TOKENS.sub(REDACTED, s) if _TOKENS.search(s) else s
     low = s.lower()
     for triggers, pattern, repl in _RULES:
         for t in triggers:
