@@ -5,7 +5,9 @@
 while everything around it stays paired. Paired steps are compared on what they carry — an LLM call's
 model, prompt (as a text diff), answer and tool calls (as a JSON diff); a tool's arguments (JSON diff),
 result and error; a decision's choice — ignoring ids, timestamps, spans and durations. Every row has
-the deltas (B − A) of tokens, cost and duration; so do the totals.
+the deltas (B − A) of tokens, cost and duration; so do the totals. Rows that are not the same also carry
+each side's comparable contents (``a_content`` / ``b_content``: model, prompt, answer, tool calls; a
+tool's arguments and result; ...), for a side-by-side view.
 
 Two sessions are *structurally equal* when every step pairs with one of the same type and name (their
 contents may differ): ``sentrial-integrations diff A B`` exits 0 then, 1 when they diverge.
@@ -353,6 +355,9 @@ def diff_sessions(
             row["changes"] = compare_steps(ea, eb)
             if row["changes"]:
                 row["kind"] = "changed"
+        if row["kind"] != "same":  # side by side: what each step carried
+            row["a_content"] = _io(ea) if ea is not None else None
+            row["b_content"] = _io(eb) if eb is not None else None
         rows.append(row)
     first = next((r for r in rows if r["kind"] != "same"), None)
     first_structural = next((r for r in rows if r["kind"] in ("added", "removed")), None)

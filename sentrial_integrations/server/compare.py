@@ -139,6 +139,14 @@ def _timeline(result: dict[str, Any]) -> str:
             f'<td class="{_delta_cls(d["cost"])}">{_signed(d["cost"], fmt_cost)}</td>'
             f'<td class="{_delta_cls(d["duration_ms"])}">{_signed(d["duration_ms"], fmt_duration)}</td></tr>'
         )
+        if kind in ("added", "removed"):
+            content = r.get("b_content" if kind == "added" else "a_content") or {}
+            shown = json.dumps(content, ensure_ascii=False, indent=2, sort_keys=True, default=str)
+            rows.append(
+                f'<tr class="cmp-detail" data-testid="detail-{n}"><td></td><td colspan="5">'
+                f"<details><summary>{'in B only' if kind == 'added' else 'in A only'}</summary>"
+                f'<pre class="cmp-content">{esc(shown)}</pre></details></td></tr>'
+            )
         if kind == "changed":
             rows.append(
                 f'<tr class="cmp-detail" data-testid="detail-{n}"><td></td><td colspan="5">'

@@ -116,6 +116,9 @@ def test_the_page_in_chromium(server):
             assert detail.locator(".dl-del").first.inner_text() == "-be brief"
             assert detail.locator(".dl-add").first.inner_text() == "+be verbose"
             assert page.get_by_test_id("total-tokens").locator("td").nth(2).inner_text() == "+3"
+            only_a = page.get_by_test_id("detail-2")  # the removed step's contents, folded
+            only_a.locator("summary").click()
+            assert '"arguments": {' in only_a.locator("pre").inner_text()
             # the stylesheet applied (CSP allows only same-origin styles)
             color = page.locator("tr.k-removed td.mark").evaluate("e => getComputedStyle(e).color")
             assert color != page.locator("tr.k-changed td.mark").first.evaluate(

@@ -121,6 +121,11 @@ def test_one_tool_swapped():
         "summary": "step 2 (tool_call get_weather) is only in A",
     }
     first = result["rows"][0]
+    assert first["a_content"]["tool_calls"] == [{"name": "get_weather", "arguments": {"city": "Paris"}}]
+    assert first["b_content"]["tool_calls"] == [{"name": "get_rain", "arguments": {"city": "Paris"}}]
+    assert result["rows"][1]["a_content"]["arguments"] == {"city": "Paris"}
+    assert result["rows"][1]["b_content"] is None
+    assert "a_content" not in result["rows"][3]
     assert first["changes"] == {
         "tool_calls": [{"path": "$[0].name", "change": "changed", "a": "get_weather", "b": "get_rain"}]
     }
