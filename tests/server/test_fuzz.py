@@ -14,8 +14,10 @@ from typing import Any
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from openapi_spec_validator import validate as validate_openapi
 
-from tests.readers import run_cli
+from sentrial_integrations.store import SessionFilter, Store
+from tests.readers import every_cli_command, every_page, run_cli
 
 from .conftest import API_KEY
 
@@ -142,6 +144,7 @@ def test_fuzz_every_ingestion_route(live_server):
     server = live_server(api_key=API_KEY)
     http = httpx.Client(base_url=server.url, timeout=30)
     spec = http.get("/openapi.json").json()
+    validate_openapi(spec)  # a valid OpenAPI 3.1 document, which schema-driven tools can read
     schemas = spec["components"]["schemas"]
     assert set(spec["paths"]) >= {"/api/sdk/sessions", "/api/sdk/events", "/api/sdk/sessions/{session_id}"}
     seed = http.post("/api/sdk/sessions", content=b'{"name": "seed"}', headers=AUTH).json()["id"]
@@ -189,6 +192,10 @@ def test_fuzz_every_ingestion_route(live_server):
         close()
     finally:
         http.close()
+    # the store all those bodies made: every CLI command and every page over it
+    ids = [s["id"] for s in Store(server.db_path, readonly=True).list_sessions(SessionFilter(limit=-1))]
+    every_cli_command(server.db_path, [seed])
+    every_page(server.url, ids[:10], AUTH)
     # the budget reached both sides of every route
     for route, codes in seen.items():
         assert {200, 201} & set(codes) and 400 in codes, (route, codes)
