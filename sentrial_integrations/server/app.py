@@ -685,11 +685,11 @@ def server_key(flag: str | None = None, key_file: str | None = None) -> str | No
     return (os.environ.get(SERVER_KEY_ENV) or "").strip() or None
 
 
-def uvicorn_options(header_timeout_s: float = HEADER_TIMEOUT_S) -> dict[str, Any]:
+def uvicorn_options(header_timeout_s: float = HEADER_TIMEOUT_S, max_waiting: int = 256) -> dict[str, Any]:
     """The uvicorn settings the server runs with (also used by the tests): the header deadline protocol."""
     from .protocol import deadline_protocol
 
-    return {"http": deadline_protocol(header_timeout_s), "timeout_keep_alive": 5}
+    return {"http": deadline_protocol(header_timeout_s, max_waiting), "timeout_keep_alive": 5}
 
 
 def serve(

@@ -19,7 +19,13 @@ API_KEY = "local-test-key"
 class LiveServer:
     """``create_app(...)`` served by uvicorn on 127.0.0.1 in a daemon thread; ready when constructed."""
 
-    def __init__(self, db_path: str, header_timeout_s: float = HEADER_TIMEOUT_S, **app_kwargs: Any) -> None:
+    def __init__(
+        self,
+        db_path: str,
+        header_timeout_s: float = HEADER_TIMEOUT_S,
+        max_waiting: int = 256,
+        **app_kwargs: Any,
+    ) -> None:
         self.db_path = db_path
         self.app = create_app(db_path, **app_kwargs)
         config = uvicorn.Config(
@@ -28,7 +34,7 @@ class LiveServer:
             port=0,
             log_level="warning",
             lifespan="on",
-            **uvicorn_options(header_timeout_s),
+            **uvicorn_options(header_timeout_s, max_waiting),
         )
         self._ready = threading.Event()
         ready = self._ready

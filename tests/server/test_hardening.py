@@ -63,6 +63,19 @@ def test_connections_that_never_finish_their_headers_are_closed(live_server):
     assert httpx.get(f"{server.url}/api/health").json() == {"ok": True}
 
 
+def test_a_flood_of_idle_connections_cannot_use_up_the_server(live_server):
+    server = live_server(header_timeout_s=120, max_waiting=20)
+    socks = [_connect(server) for _ in range(50)]
+    for sock in socks:
+        sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never finished
+    # the 30 that waited longest were closed as the later ones came in, long before the deadline
+    for sock in socks[:30]:
+        assert _read_all(sock) == b""
+    assert httpx.get(f"{server.url}/api/health").json() == {"ok": True}
+    for sock in socks:
+        sock.close()
+
+
 def test_keep_alive_connection_gets_a_new_header_deadline(live_server):
     server = live_server(header_timeout_s=0.5)
     sock = _connect(server)
