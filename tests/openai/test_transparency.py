@@ -19,7 +19,7 @@ from openai.resources.chat.completions import AsyncCompletions, Completions
 from openai.resources.responses import Responses
 from openai.types.chat import ChatCompletion
 
-from sentrial_integrations.openai import wrap_openai
+from sentrial_integrations.openai import instrument_openai, wrap_openai
 from tests.conftest import only_session, read_store
 from tests.openai.helpers import USER_MSG, assert_same, assert_same_items, chat_tokens
 from tests.servers.openai_server import chat, raw
@@ -43,16 +43,18 @@ def _chunk(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     }
 
 
-def sse_stream(*, usage_extra: dict[str, Any] | None = None) -> Any:
+def sse_stream(*, usage_extra: dict[str, Any] | None = None, choices: int = 1) -> Any:
     """A recorded-style stream whose server sends the usage chunk unasked (as proxies and the SDK's
-    own fixtures do); ``usage_extra`` puts more fields on that chunk."""
-    chunks = [
-        _chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]),
-        _chunk([{"index": 0, "delta": {"content": '{"city": '}, "finish_reason": None}]),
-        _chunk([{"index": 0, "delta": {"content": '"Paris"}'}, "finish_reason": None}]),
-        _chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}]),
-        _chunk([], usage=USAGE, **(usage_extra or {})),
-    ]
+    own fixtures do); ``usage_extra`` puts more fields on that chunk; ``choices`` as ``n``."""
+    chunks = []
+    for index in range(choices):
+        chunks += [
+            _chunk([{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]),
+            _chunk([{"index": index, "delta": {"content": '{"city": '}, "finish_reason": None}]),
+            _chunk([{"index": index, "delta": {"content": '"Paris"}'}, "finish_reason": None}]),
+            _chunk([{"index": index, "delta": {}, "finish_reason": "stop"}]),
+        ]
+    chunks.append(_chunk([], usage=USAGE, **(usage_extra or {})))
     body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
     return raw(200, body, content_type="text/event-stream")
 
@@ -64,13 +66,24 @@ def _helper_run(client: OpenAI) -> tuple[list[Any], Any]:
     return events, final
 
 
-def test_a_usage_chunk_the_server_sent_unasked_reaches_the_caller(make_oai, openai_server, local_client):
-    openai_server.script(sse_stream(), sse_stream())
+@pytest.mark.parametrize("choices", [1, 2], ids=["one-choice", "multiple-choices"])
+@pytest.mark.parametrize("layer", ["wrap_openai", "instrument_openai"])
+def test_a_usage_chunk_the_server_sent_unasked_reaches_the_caller(
+    make_oai, openai_server, local_client, layer, choices
+):
+    """openai-python ``test_completions_streaming.py::test_parse_pydantic_model[_multiple_choices]``."""
+    openai_server.script(sse_stream(choices=choices), sse_stream(choices=choices))
     events_a, final_a = _helper_run(make_oai())
-    events_b, final_b = _helper_run(wrap_openai(make_oai(), local_client))
+    if layer == "wrap_openai":
+        traced = wrap_openai(make_oai(), local_client)
+    else:
+        instrument_openai(local_client)
+        traced = make_oai()
+    events_b, final_b = _helper_run(traced)
 
     assert [e.type for e in events_b] == [e.type for e in events_a]
-    assert sum(e.type == "chunk" for e in events_b) == 5  # the usage chunk is one of them
+    assert sum(e.type == "chunk" for e in events_b) == 4 * choices + 1  # the usage chunk is one of them
+    assert len(final_b.choices) == choices
     assert final_a.usage is not None and final_a.usage.total_tokens == 14
     assert_same(final_a, final_b)
     plain_req, wrapped_req = (r["json"] for r in openai_server.requests)
@@ -78,7 +91,8 @@ def test_a_usage_chunk_the_server_sent_unasked_reaches_the_caller(make_oai, open
 
     store = read_store(local_client)
     [event] = store.get_events(only_session(store)["id"])
-    assert event["output"]["content"] == '{"city": "Paris"}'
+    content = '{"city": "Paris"}'
+    assert event["output"]["content"] == (content if choices == 1 else [content] * choices)
     assert event["output"]["tokens"] == chat_tokens(11, 3, cached=None, reasoning=None)
     assert "usage_unavailable" not in event["metadata"]
 
