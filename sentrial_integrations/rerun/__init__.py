@@ -166,10 +166,23 @@ class Replay:
                 return None
             self._pending.remove(chosen)
             self.served.append(chosen.number)
-            missing = missing_fields(kind, chosen.event)
+            try:
+                missing = missing_fields(kind, chosen.event)
+            except Exception:
+                missing = []
             if missing:
                 self.missing[chosen.number] = missing
             return Answer(kind, body, chosen.event, chosen.number)
+
+    def serve_failed(self, step: int, reason: str) -> None:
+        """A recorded answer could not be served (our own failure): the call went to the provider."""
+        with self._lock:
+            if step in self.served:
+                self.served.remove(step)
+            self.missing.pop(step, None)
+            if self.live_reason is None:
+                self.live_at_step, self.live_reason = step, reason
+            self.live_calls += 1
 
     def langchain_answer(self, prompt: str) -> Step | None:
         """The recorded LLM step answering a LangChain cache lookup, or None to let the model run."""

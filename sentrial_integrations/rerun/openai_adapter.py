@@ -40,6 +40,8 @@ class Responder(Protocol):
 
     def tool_answer(self, name: str, tool_input: Any) -> Any: ...
 
+    def serve_failed(self, step: int, reason: str) -> None: ...
+
 
 #: The replay of the current context (set by the replay block).
 current: contextvars.ContextVar[Responder | None] = contextvars.ContextVar("sentrial_replay", default=None)
@@ -52,13 +54,14 @@ _pending: contextvars.ContextVar[Answer | None] = contextvars.ContextVar(
 class Answer:
     """A recorded answer, to be served for one request of ``kind`` (``body`` is the request)."""
 
-    __slots__ = ("body", "event", "kind", "step")
+    __slots__ = ("body", "event", "kind", "payload", "step")
 
     def __init__(self, kind: str, body: Mapping[str, Any], event: Mapping[str, Any], step: int) -> None:
         self.kind = kind
         self.body = body
         self.event = event
         self.step = step
+        self.payload: bytes | list[bytes] | None = None  # the rendered body / SSE events
 
 
 # --- which requests are LLM calls -------------------------------------------------------------------
@@ -515,7 +518,7 @@ def _json(body: Any) -> bytes:
 def http_response(ans: Answer, request: Any) -> Any:
     import httpx
 
-    payload, _ = render(ans)
+    payload = ans.payload if ans.payload is not None else render(ans)[0]
     headers = {"x-request-id": f"req_replay_step_{ans.step}", "x-sentrial-replay-step": str(ans.step)}
     if isinstance(payload, list):
         headers["content-type"] = "text/event-stream"
@@ -558,13 +561,22 @@ def _answer_for(options: Any) -> Answer | None:
     rp = current.get()
     if rp is None:
         return None
-    kind = request_kind(getattr(options, "url", None))
-    if kind is None:
+    try:
+        kind = request_kind(getattr(options, "url", None))
+        body = request_body(options) if kind is not None else None
+    except Exception:
         return None
-    body = request_body(options)
-    if body is None:
+    if kind is None or body is None:
         return None
-    return rp.openai_answer(kind, body)  # may raise ReplayMismatch (raise mode): the intended exception
+    ans = rp.openai_answer(kind, body)  # may raise ReplayMismatch (raise mode): the intended exception
+    if ans is None:
+        return None
+    try:
+        ans.payload = render(ans)[0]
+    except Exception as exc:  # our own failure: the call goes to the provider instead
+        rp.serve_failed(ans.step, f"internal error while building the answer: {type(exc).__name__}")
+        return None
+    return ans
 
 
 def _make_sync(orig_request: Any, orig_send: Any) -> tuple[Any, Any]:

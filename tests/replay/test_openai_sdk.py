@@ -152,7 +152,7 @@ def test_a_stream_is_replayed_chunk_by_chunk_with_the_recorded_usage(
     usage = chunks[-1].usage
     assert chunks[-1].choices == [] and usage is not None
     assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (9, 5, 14)
-    assert rp.served == [1]
+    assert rp.served == [1] and rp.missing == {}
 
 
 def test_a_stream_without_include_usage_has_no_usage_chunk(text_recording, local_client, openai_server):
