@@ -236,3 +236,52 @@ def test_embeddings_are_not_recorded_so_they_go_live(local_client, openai_server
     assert len(openai_server.requests) == 1
     assert rp.live_at_step == 1
     assert rp.live_reason is not None and "vectors" in rp.live_reason
+
+
+async def test_concurrent_replays_and_code_outside_them_do_not_mix(local_client, openai_server):
+    import asyncio
+
+    def ask(text: str) -> Any:
+        def body(oai: Any) -> None:
+            oai.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": text}])
+
+        return body
+
+    openai_server.script(chat("answer one"))
+    first = record(local_client, openai_server, ask("one"))
+    openai_server.script(chat("answer two"))
+    second = record(local_client, openai_server, ask("two"))
+    path = read_store(local_client).path
+    oai = sdk(openai_server, AsyncOpenAI)
+    gate = asyncio.Event()
+    entered = [asyncio.Event(), asyncio.Event()]
+
+    async def rerun(sid: str, text: str, i: int) -> tuple[str | None, Any]:
+        async with replay(sid, store=path, client=local_client) as rp:
+            entered[i].set()
+            await gate.wait()  # both blocks are open at once
+            resp = await oai.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": text}]
+            )
+        return resp.choices[0].message.content, rp
+
+    async def outside() -> str | None:
+        await gate.wait()
+        resp = await oai.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+        )
+        return resp.choices[0].message.content
+
+    openai_server.script(chat("from the server"))
+    tasks = [
+        asyncio.ensure_future(rerun(first, "one", 0)),
+        asyncio.ensure_future(rerun(second, "two", 1)),
+        asyncio.ensure_future(outside()),
+    ]
+    await entered[0].wait()
+    await entered[1].wait()
+    gate.set()
+    (one, rp1), (two, rp2), live = await asyncio.gather(*tasks)
+    assert (one, two, live) == ("answer one", "answer two", "from the server")
+    assert rp1.served == rp2.served == [1]
+    assert len(openai_server.requests) == 1  # only the call outside both blocks
