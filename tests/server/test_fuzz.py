@@ -1,4 +1,5 @@
-"""Schema-driven fuzz of every ingestion route (Hypothesis, fixed budget, derandomised).
+"""Schema-driven fuzz of every ingestion route (Hypothesis, fixed budget, derandomised), and of the read
+routes' query strings and ids.
 
 Bodies are drawn from the server's own ``/openapi.json``: each documented field gets either a value of its
 declared type (with edge values: 2^53 + 1, 1e308, lone surrogates, blank strings, deep nesting) or any JSON
@@ -186,10 +187,31 @@ def test_fuzz_every_ingestion_route(live_server):
         if resp.status_code == 200:
             check_readers(http, server.db_path, sid)
 
+    @BUDGET
+    @given(
+        st.dictionaries(
+            st.sampled_from(["status", "name", "agent", "meta", "limit", "offset", "x"]),
+            st.one_of(
+                text, st.integers(-(2**70), 2**70).map(str), st.sampled_from(["running", "k=v", "=", ""])
+            ),
+            max_size=4,
+        ),
+        st.one_of(st.just(seed), text),
+    )
+    def reads(query: dict[str, str], ident: str) -> None:
+        params = {k: v.encode("utf-8", "surrogatepass").decode("utf-8", "replace") for k, v in query.items()}
+        for path in ("/api/sessions", "/"):
+            resp = http.get(path, params=params, headers=AUTH)
+            assert resp.status_code in (200, 400), (path, params, resp.status_code, resp.text[:300])
+        for path in (f"/api/sessions/{_quote(ident)}", f"/sessions/{_quote(ident)}"):
+            resp = http.get(path, headers=AUTH)
+            assert resp.status_code in (200, 307, 404), (path, resp.status_code, resp.text[:300])
+
     try:
         sessions()
         events()
         close()
+        reads()
     finally:
         http.close()
     # the store all those bodies made: every CLI command and every page over it
