@@ -152,8 +152,10 @@ class Converter:
         t = type(value)
         if t is str:
             return self.cut(value)
-        if t is bool or value is None or t is int:
+        if t is bool or value is None:
             return value
+        if t is int:  # beyond 2^53 JSON readers lose digits: kept as its decimal text
+            return value if -9_007_199_254_740_992 <= value <= 9_007_199_254_740_992 else str(value)
         if t is float:
             if math.isfinite(value):
                 return value
@@ -189,7 +191,7 @@ class Converter:
         if isinstance(value, bool):
             return bool(value)
         if isinstance(value, int):
-            return int(value)
+            return self.conv(int(value), depth)
         if isinstance(value, float):
             return self.conv(float(value), depth)
         if isinstance(value, str):

@@ -205,3 +205,79 @@ def test_clean_records_are_returned_unchanged_and_cheaply():
     n = 2_000
     us = timeit.timeit(lambda: normalize_record(rec), number=n) / n * 1e6
     print(f"\nnormalize_record: {us:.1f} us per {len(json.dumps(rec))}-byte event")
+
+
+@settings(max_examples=120, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(
+    payload=value, other=value, number=st.one_of(st.integers(-(2**70), 2**70), st.floats(), text, st.none())
+)
+def test_builder_output_is_already_fully_normalised(payload, other, number):
+    """The builder normalises with ``converted=True`` (no second payload walk): the full walk changes nothing."""
+    from sentrial_integrations.core import model as M
+    from sentrial_integrations.core.config import Config
+    from sentrial_integrations.core.record.builder import RecordBuilder
+    from sentrial_integrations.core.serialize import snapshot
+
+    builder = RecordBuilder(Config(disabled=True))
+    ops = [
+        (M.SESSION_START, "ses_b", 0, 1, {"name": "b", "metadata": snapshot({"m": payload})}),
+        (
+            M.EVENT,
+            "ses_b",
+            1,
+            2,
+            {
+                "type": "tool_call",
+                "name": "t",
+                "input": snapshot(payload),
+                "output": snapshot(other),
+                "metadata": snapshot(other),
+                "start_time": number,
+            },
+        ),
+        (
+            M.EVENT,
+            "ses_b",
+            2,
+            3,
+            {
+                "type": "llm_call",
+                "model": "gpt-4o",
+                "input": snapshot(payload),
+                "output": snapshot(other),
+                "prompt_tokens": number,
+                "completion_tokens": number,
+                "cached_tokens": number,
+                "cost": number,
+                "duration_ms": number,
+            },
+        ),
+        (
+            M.SESSION_CLOSE,
+            "ses_b",
+            3,
+            4,
+            {
+                "status": "success",
+                "output": snapshot(payload),
+                "custom_metrics": snapshot({"x": other}),
+                "duration_ms": number,
+            },
+        ),
+    ]
+    for op in ops:
+        rec = builder.build(op)
+        assert rec is not None
+        assert normalize_record(rec) == rec
+        json.dumps(rec, allow_nan=False).encode("utf-8")
+
+
+def test_the_builders_fast_path_gives_the_same_record():
+    rec = normalize_record(
+        {"kind": "event", "id": "e", "session_id": "s", "ts": 1.0, "input": {"q": "x" * 500}}
+    )
+    n = 2_000
+    full = timeit.timeit(lambda: normalize_record(rec), number=n) / n * 1e6
+    fast = timeit.timeit(lambda: normalize_record(rec, converted=True), number=n) / n * 1e6
+    print(f"\nnormalize_record: full walk {full:.1f} us, converted payloads {fast:.1f} us")
+    assert normalize_record(rec, converted=True) == normalize_record(rec) == rec

@@ -212,7 +212,7 @@ class RecordBuilder:
                     return None
                 out = rec
             rec = out
-        rec = normalize_record(rec)
+        rec = normalize_record(rec, converted=self.hook is None)  # a hook may return anything: walk it all
         # JSON escapes can make text up to 6x longer; below that bound the record surely fits.
         if self.hook is not None or self._conv.size * 6 + 4_096 > self.cfg.max_event_bytes - 8_192:
             rec, _ = fit(rec, self.cfg.max_event_bytes - 8_192, M.BULKY_FIELDS)

@@ -66,8 +66,13 @@ _COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
 _MARK_HOME = {"session_start": "metadata", "event": "metadata", "session_close": "custom_metrics"}
 
 
-def normalize_record(rec: dict[str, Any]) -> dict[str, Any]:
-    """``rec`` made safe for the store, the wire and every reader (see the module text). Never raises."""
+def normalize_record(rec: dict[str, Any], *, converted: bool = False) -> dict[str, Any]:
+    """``rec`` made safe for the store, the wire and every reader (see the module text). Never raises.
+
+    ``converted``: the payload fields are the record builder's converter output, already clean JSON
+    (no lone surrogates, at most 64 levels, finite floats, integers within 2^53), so they are not walked
+    again; only the columns and an LLM call's token counts (set outside the converter) are checked.
+    """
     kind = rec.get("kind")
     marks: dict[str, str] = {}
     out = dict(rec)
@@ -102,6 +107,13 @@ def normalize_record(rec: dict[str, Any]) -> dict[str, Any]:
         elif not isinstance(container, dict):
             container = {"value": container}
         out[home] = {**container, MARKER_KEY: marks}
+    if converted:
+        output = out.get("output")
+        if kind == "event" and type(output) is dict and type(output.get("tokens")) is dict:
+            tokens = clean_value(output["tokens"])
+            if tokens is not output["tokens"]:
+                out["output"] = {**output, "tokens": tokens}
+        return out
     for key in _PAYLOAD.get(kind, ()):  # type: ignore[arg-type]
         v = out.get(key)
         if v is not None:
