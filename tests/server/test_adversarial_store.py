@@ -48,10 +48,10 @@ def _post(http: httpx.Client, path: str, body: object, method: str = "POST") -> 
     return http.request(method, path, content=content, headers={**AUTH, "Content-Type": "application/json"})
 
 
-def test_adversarial_records_from_sdk_and_server_are_read_by_every_reader(live_server, tmp_path):
-    server = live_server(api_key=API_KEY)
-    db = server.db_path
-    sdk_sid, sdk_running = _sdk_writes(db, str(tmp_path / "spool"))
+def write_adversarial(server, tmp_path) -> tuple[str, str, str]:
+    """The issue's adversarial records, through the SDK (into the server's store) and through the server's
+    API (refused ones checked for their 400). Returns (SDK session, SDK running session, server session)."""
+    sdk_sid, sdk_running = _sdk_writes(server.db_path, str(tmp_path / "spool"))
 
     with httpx.Client(base_url=server.url, timeout=30) as http:
         # refused, each with a 400 naming the field
@@ -118,7 +118,13 @@ def test_adversarial_records_from_sdk_and_server_are_read_by_every_reader(live_s
             "PATCH",
         )
         assert resp.status_code == 200, resp.text
+    return sdk_sid, sdk_running, srv
 
+
+def test_adversarial_records_from_sdk_and_server_are_read_by_every_reader(live_server, tmp_path):
+    server = live_server(api_key=API_KEY)
+    db = server.db_path
+    sdk_sid, sdk_running, srv = write_adversarial(server, tmp_path)
     store = server.store
     # what was recorded: clamped / dropped with markers, cut at depth, big ints as text
     sdk_session = store.get_session(sdk_sid)
