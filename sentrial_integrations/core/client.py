@@ -165,6 +165,7 @@ class SentrialClient(CompatMixin):
             "retry_initial_backoff": cfg.retry_initial_backoff,
             "retry_max_backoff": cfg.retry_max_backoff,
             "idle_exit": cfg.ship_idle,
+            "give_up_after": 3600.0,  # a shipper process does not outlive an hour of failures
             "debug": cfg.debug,
         }
         path = outbox_path(cfg.resolved_spool_dir(), key)
@@ -785,6 +786,8 @@ _default: SentrialClient | None = None
 _default_lock = threading.Lock()
 _exit_lock = threading.Lock()
 _exited_pid = 0
+_exiting = False  # the exit commit is running in this process
+_sigterm_pending = False
 _thread_kinds: set[str] = set()
 
 
@@ -824,11 +827,22 @@ def _at_exit() -> None:
     With process delivery that is all (no network at exit). With thread delivery the shippers in this
     process then get what is left of the same budget to deliver.
     """
-    global _exited_pid
+    global _exited_pid, _exiting
     with _exit_lock:
         if _exited_pid == os.getpid():
             return
         _exited_pid = os.getpid()
+    _exiting = True
+    try:
+        _exit_commit()
+    finally:
+        _exiting = False
+        if _sigterm_pending:  # a SIGTERM came while we were committing: die of it now, as asked
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _exit_commit() -> None:
     clients = list(_clients.values())
     if not clients:
         return
@@ -910,6 +924,10 @@ def _install_sigterm() -> None:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
+    global _sigterm_pending
+    if _exiting:  # the exit commit is running (this handler interrupted it): let it finish first
+        _sigterm_pending = True
+        return
     if signal.getsignal(signal.SIGTERM) is _on_sigterm:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _at_exit()

@@ -96,6 +96,11 @@ class OutboxSink:
             self.outbox = Outbox(self.path, self.max_bytes)
         return self.outbox
 
+    def on_start(self) -> None:
+        """Records left by an earlier process (killed, or its shipper was): have a shipper take them."""
+        if self.open().depth() > 0:
+            launch.ensure(self.handle, force=True)
+
     def commit(self, records: list[dict[str, Any]]) -> int:
         last = self.open().append(records, timeout=0.5)
         self.check()
@@ -148,6 +153,7 @@ class Recorder:
         self._pending_markers: list[Marker] = []
         self._last_id = 0
         self._next_commit = 0.0
+        self._chunk = self.cfg.batch_size  # records per commit (smaller while the disk is full)
         self._builder = RecordBuilder(self.cfg)
 
     def _start_thread(self) -> None:
@@ -261,6 +267,12 @@ class Recorder:
     # --- recorder thread ---------------------------------------------------------------------------
 
     def _main(self) -> None:
+        start = getattr(self.sink, "on_start", None)
+        if start is not None:
+            try:
+                start()
+            except Exception as exc:
+                self._warner.warn("outbox-open", "Sentrial: cannot open the outbox yet (%s)", exc)
         q = self._queue
         while True:
             try:
@@ -341,10 +353,18 @@ class Recorder:
             return
         if time.monotonic() < self._next_commit:
             return
-        batch = self._pending
+        while self._pending and self._commit_some():
+            pass
+
+    def _commit_some(self) -> bool:
+        """Commit up to one batch of the pending records; False when the sink refused (try later)."""
+        batch = self._pending[: self._chunk]
         try:
             last = self.sink.commit(batch)
         except (OutboxFull, OutboxLocked, sqlite3.Error, OSError) as exc:
+            if isinstance(exc, OutboxFull) and self._chunk > 1:
+                self._chunk = max(1, self._chunk // 4)  # a nearly full disk may still take a few
+                return True
             self._last_error = str(exc) or type(exc).__name__
             self._next_commit = time.monotonic() + RETRY_COMMIT
             self._warner.warn(
@@ -354,14 +374,17 @@ class Recorder:
                 getattr(self.sink, "path", "?"),
                 self._last_error,
             )
-            return
-        self._pending = []
+            return False
+        del self._pending[: len(batch)]
+        self._chunk = min(self.cfg.batch_size, self._chunk * 2)
         self.committed += len(batch)
         if last:
             self._last_id = last
-        for marker in self._pending_markers:
-            marker.last_id = self._last_id
-            marker.done.set()
-        self._pending_markers = []
+        if not self._pending:
+            for marker in self._pending_markers:
+                marker.last_id = self._last_id
+                marker.done.set()
+            self._pending_markers = []
+        return True
 
     _last_error = ""

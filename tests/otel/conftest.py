@@ -31,6 +31,7 @@ def otel_client(span_sink, tmp_path) -> Iterator[SentrialClient]:
         local_path=str(tmp_path / "otel.db"),
         spool_path=str(tmp_path / "spool"),
         otlp_endpoint="http://127.0.0.1:9",  # not contacted: the sink replaces the HTTP transport
+        delivery="thread",  # the sink is an object in this process: the shipper runs here too
     )
     yield client
     client.shutdown(5)

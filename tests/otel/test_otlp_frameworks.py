@@ -37,6 +37,7 @@ def add(a: int, b: int) -> int:
 @pytest.fixture
 def instrumented(monkeypatch, span_sink) -> Iterator[None]:
     monkeypatch.setenv("SENTRIAL_OTLP_ENDPOINT", "http://127.0.0.1:9")  # the sink replaces the transport
+    monkeypatch.setenv("SENTRIAL_DELIVERY", "thread")  # the sink is an object in this process
     auto_instrument()
     try:
         yield

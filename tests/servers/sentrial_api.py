@@ -16,7 +16,13 @@ A subprocess instance can be inspected and steered through un-authenticated,
 un-recorded admin endpoints: ``GET /_test/state``, ``POST /_test/fail_next``
 ({n, status, retry_after, body}), ``POST /_test/delay`` ({seconds}),
 ``POST /_test/hang`` ({on}), ``POST /_test/lose_response_next`` ({n}),
-``POST /_test/clear_faults``, ``POST /_test/reset``.
+``POST /_test/clear_faults``, ``POST /_test/reset``, ``POST /_test/mangle_next`` ({n, how, path}).
+
+``mangle_next(n, how, path=None)``: the next n requests (to ``path`` if given) are processed and
+recorded as usual, then answered wrongly: ``cut_headers`` (the header block is cut and the connection
+closed), ``no_length`` (no Content-Length and half the body, then close), ``garbage`` (200 with a body
+that is not JSON), ``conflict_no_id`` (409 without an id), ``drip`` (headers, then the body one byte
+every ``drip_interval`` seconds).
 """
 
 from __future__ import annotations
@@ -97,6 +103,8 @@ class SentrialAPIServer(LoopbackServer):
         self._hang = False
         self._hanging = 0
         self._lose_next = 0
+        self._mangle: list[tuple[str, str | None]] = []
+        self.drip_interval = 1.0
 
     def _reset_state(self) -> None:
         self._sessions: dict[str, dict[str, Any]] = {}
@@ -204,9 +212,17 @@ class SentrialAPIServer(LoopbackServer):
         with self._cond:
             self._lose_next += n
 
-    def clear_faults(self) -> None:
-        """Clear fail_next, fail_matching, lose_response_next, set_delay and hang."""
+    def mangle_next(self, n: int, how: str, path: str | None = None) -> None:
+        """The next n requests (to ``path``) are processed, then answered wrongly (see module doc)."""
+        if how not in ("cut_headers", "no_length", "garbage", "conflict_no_id", "drip"):
+            raise ValueError(how)
         with self._cond:
+            self._mangle.extend([(how, path)] * n)
+
+    def clear_faults(self) -> None:
+        """Clear fail_next, fail_matching, lose_response_next, mangle_next, set_delay and hang."""
+        with self._cond:
+            self._mangle.clear()
             self._fail_next.clear()
             self._matchers.clear()
             self._lose_next = 0
@@ -272,10 +288,49 @@ class SentrialAPIServer(LoopbackServer):
             if lose:
                 self._lose_next -= 1
                 self._requests[-1]["lost"] = True
+            how = None
+            if not lose and not self._requests[-1]["injected"]:
+                for i, (m_how, m_path) in enumerate(self._mangle):
+                    if m_path is None or m_path == path:
+                        how = m_how
+                        del self._mangle[i]
+                        self._requests[-1]["mangled"] = how
+                        break
         if lose:
             h.close_connection = True
             return
+        if how is not None:
+            self._send_mangled(h, how, reply, interrupt)
+            return
         h.send_bytes(reply.status, reply.body, "application/json", reply.headers)
+
+    def _send_mangled(self, h: BaseHandler, how: str, reply: _Reply, interrupt: Any) -> None:
+        h.close_connection = True
+        status_line = f"HTTP/1.1 {reply.status} OK\r\n".encode()
+        if how == "cut_headers":
+            h.wfile.write(status_line + b"Content-Type: applic")
+        elif how == "no_length":
+            h.wfile.write(status_line + b"Content-Type: application/json\r\nConnection: close\r\n\r\n")
+            h.wfile.write(reply.body[: max(1, len(reply.body) // 2)])
+        elif how == "garbage":
+            h.send_bytes(200, b"<html>upstream says hello</html>", "text/html")
+        elif how == "conflict_no_id":
+            h.send_bytes(409, json.dumps(_error(409, "conflict")).encode(), "application/json")
+        elif how == "drip":
+            head = (
+                f"HTTP/1.1 {reply.status} OK\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(reply.body)}\r\n\r\n"
+            ).encode()
+            h.wfile.write(head)
+            h.wfile.flush()
+            for i in range(len(reply.body)):
+                if interrupt.wait(self.drip_interval):
+                    return
+                try:
+                    h.wfile.write(reply.body[i : i + 1])
+                    h.wfile.flush()
+                except OSError:
+                    return
 
     def _record(
         self,
@@ -300,6 +355,7 @@ class SentrialAPIServer(LoopbackServer):
             "injected": False,
             "hung": False,
             "lost": False,
+            "mangled": None,
         }
         entry.update(flags)
         self._requests.append(entry)
@@ -472,6 +528,8 @@ class SentrialAPIServer(LoopbackServer):
             self.fail_next(
                 int(body.get("n", 1)), int(body.get("status", 503)), body.get("retry_after"), body.get("body")
             )
+        elif op == "mangle_next":
+            self.mangle_next(int(body.get("n", 1)), str(body.get("how")), body.get("path"))
         elif op == "lose_response_next":
             self.lose_response_next(int(body.get("n", 1)))
         elif op == "delay":

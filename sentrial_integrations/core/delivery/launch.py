@@ -162,6 +162,7 @@ def _ensure_thread(handle: _Handle) -> None:
     outbox = Outbox(handle.path)
     spec = dict(handle.spec)
     spec["idle_exit"] = None  # a thread lives as long as the process
+    spec["give_up_after"] = None
     shipper = shipper_from_spec(spec, outbox, handle.make)
     handle.shipper = shipper
 

@@ -59,7 +59,11 @@ CREATE TABLE IF NOT EXISTS aside (
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT);
 """
 
-ID_KEEP_AFTER_CLOSE = 600.0  # a closed session's server id is kept this long (late children, forks)
+ID_KEEP_AFTER_CLOSE = 600.0
+WAL_LIMIT = 4 << 20
+DISK_RESERVE = (
+    512 << 10
+)  # free space kept for the shipper's deletes: a full disk never blocks delivery  # a closed session's server id is kept this long (late children, forks)
 
 
 class OutboxFull(Exception):
@@ -89,6 +93,23 @@ def _create_private(path: str) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
+def _reserve(path: str) -> int:
+    """Free space kept for the shipper's deletes and checkpoints: 1 MiB, or a quarter of a tiny disk."""
+    try:
+        st = os.statvfs(os.path.dirname(os.path.abspath(path)))
+        return min(DISK_RESERVE, st.f_blocks * st.f_frsize // 4)
+    except (OSError, AttributeError):
+        return DISK_RESERVE
+
+
+def _free_bytes(path: str) -> int | None:
+    try:
+        st = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    except (OSError, AttributeError):
+        return None
+    return st.f_bavail * st.f_frsize
+
+
 def outbox_path(directory: str, destination_key: str) -> str:
     return os.path.join(directory, f"outbox-{destination_key}.db")
 
@@ -112,6 +133,7 @@ class Outbox:
                 if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                     conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")  # the WAL shrinks back after a burst
                 conn.executescript(_SCHEMA)
             except BaseException:
                 conn.close()
@@ -176,6 +198,11 @@ class Outbox:
             body = orjson.dumps(rec, option=orjson.OPT_NON_STR_KEYS)
             size += len(body)
             rows.append((rec.get("session_id") or "", rec.get("kind") or "", body, now))
+        free = _free_bytes(self.path)
+        if free is not None and free < 64 << 20:  # a nearly full disk: count the pages SQLite can reuse
+            free += self._reusable_bytes()
+            if free - size < _reserve(self.path):
+                raise OutboxFull(f"the disk holding the outbox is full ({free} bytes usable)")
         if self._bytes is None:
             self._bytes = self.size_bytes()
         if self._bytes + size > self.max_bytes:
@@ -194,7 +221,23 @@ class Outbox:
                 raise OutboxFull(str(exc)) from exc
             raise
         self._bytes += size
+        if free is not None and free < 64 << 20:  # keep the WAL small while the disk is nearly full
+            try:
+                self.reclaim()
+            except Exception:  # committed already: a failed checkpoint must not look like a failed append
+                pass
         return last
+
+    def _reusable_bytes(self) -> int:
+        (pages,), (page_size,) = self._read("PRAGMA freelist_count")[0], self._read("PRAGMA page_size")[0]
+        return int(pages) * int(page_size)
+
+    def reclaim(self) -> None:
+        """Give the WAL's space back to the disk (after a burst, or when the disk is full)."""
+        conn = self._conn
+        self._retry(
+            lambda: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall(), time.monotonic() + 2.0
+        )
 
     def size_bytes(self) -> int:
         row = self._read("SELECT coalesce(sum(length(body)), 0) FROM records")
@@ -239,12 +282,22 @@ class Outbox:
         if not ids:
             return
 
-        def run(conn: sqlite3.Connection) -> None:
-            for i in range(0, len(ids), 500):
-                chunk = ids[i : i + 500]
-                conn.execute(f"DELETE FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        free = _free_bytes(self.path)
+        low = free is not None and free < 64 << 20
+        step = 50 if low else 500  # on a nearly full disk: small transactions, the WAL handed back between
 
-        self._tx(run)
+        for i in range(0, len(ids), step):
+            chunk = ids[i : i + step]
+            self._tx(
+                lambda c, chunk=chunk: c.execute(
+                    f"DELETE FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                )
+            )
+            if low:
+                try:
+                    self.reclaim()
+                except Exception:
+                    pass
         self._bytes = None
 
     def note_failure(self, row_id: int, not_before: float, count: bool = True) -> int:

@@ -84,6 +84,7 @@ class Shipper:
         initial_backoff: float = 0.25,
         max_backoff: float = 30.0,
         idle_exit: float | None = 10.0,
+        give_up_after: float | None = None,
         poll: float = 0.02,
         warner: RateLimitedWarner | None = None,
     ) -> None:
@@ -93,6 +94,7 @@ class Shipper:
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
         self.idle_exit = idle_exit
+        self.give_up_after = give_up_after  # leave when nothing could be delivered for this long
         self.poll = poll
         self.warner = warner or RateLimitedWarner()
         self.wake = threading.Event()  # set by an in-process recorder after a commit (thread mode)
@@ -110,7 +112,7 @@ class Shipper:
     # --- the loop ----------------------------------------------------------------------------------
 
     def run(self) -> None:
-        idle_since = time.monotonic()
+        idle_since = progress_at = time.monotonic()
         while not self.stop.is_set():
             try:
                 did = self.step()
@@ -120,8 +122,10 @@ class Shipper:
                 continue
             now = time.monotonic()
             if did:
-                idle_since = now
+                idle_since = progress_at = now
                 continue
+            if self.give_up_after is not None and now - progress_at >= self.give_up_after:
+                return  # the records stay in the outbox; the next writer starts a shipper again
             if self.idle_exit is not None and now - idle_since >= self.idle_exit and self._is_empty():
                 return
             wait = self.poll
@@ -286,7 +290,11 @@ class Shipper:
         """Write the deletes of acknowledged rows; on failure (a full disk) keep them, never resend."""
         ids = sorted(self._acked)
         try:
-            self.outbox.delete(ids)
+            try:
+                self.outbox.delete(ids)
+            except Exception:
+                self.outbox.reclaim()  # a full disk: give the WAL's space back, then try once more
+                self.outbox.delete(ids)
         except Exception as exc:
             self.warner.warn(
                 "delete", "Sentrial: cannot remove delivered records from the outbox (%s); will retry", exc
@@ -365,6 +373,7 @@ def shipper_from_spec(
         initial_backoff=float(spec.get("retry_initial_backoff", 0.25)),
         max_backoff=float(spec.get("retry_max_backoff", 30.0)),
         idle_exit=spec.get("idle_exit", 10.0),
+        give_up_after=spec.get("give_up_after"),
     )
 
 
@@ -378,17 +387,27 @@ def run_process(path: str, spec: dict[str, Any], *, once: bool = False) -> int:
             register_secret(spec["api_key"])
         outbox = Outbox(path)
         shipper = shipper_from_spec(spec, outbox)
-        outbox.set_state(shipper_pid=str(os.getpid()), destination=str(spec.get("destination") or ""))
+        _best_effort(
+            outbox.set_state, shipper_pid=str(os.getpid()), destination=str(spec.get("destination") or "")
+        )
         try:
             if once:
                 shipper.idle_exit = 0.0
             shipper.run()
         finally:
-            outbox.set_state(shipper_pid=None)
+            _best_effort(outbox.set_state, shipper_pid=None)
             shipper.close()
         return 0
     finally:
         lock.release()
+
+
+def _best_effort(fn: Callable[..., Any], **kw: Any) -> None:
+    """State for `status` (a full disk or a locked file must not stop delivery)."""
+    try:
+        fn(**kw)
+    except Exception:
+        pass
 
 
 def _setup_logging(path: str, debug: bool) -> None:
