@@ -515,43 +515,47 @@ def _json(body: Any) -> bytes:
 # --- the HTTP response --------------------------------------------------------------------------------
 
 
-def http_response(ans: Answer, request: Any) -> Any:
-    import httpx
+def _http_module(request: Any) -> Any:
+    """The HTTP library the SDK uses (httpx; httpx2 for openai 3.x), from the request it built."""
+    import importlib
 
+    name = type(request).__module__.split(".", 1)[0]
+    return importlib.import_module(name if name in ("httpx", "httpx2") else "httpx")
+
+
+def http_response(ans: Answer, request: Any) -> Any:
+    """The recorded answer as a response of the SDK's own HTTP library (SSE events one by one)."""
+    http = _http_module(request)
     payload = ans.payload if ans.payload is not None else render(ans)[0]
     headers = {"x-request-id": f"req_replay_step_{ans.step}", "x-sentrial-replay-step": str(ans.step)}
     if isinstance(payload, list):
         headers["content-type"] = "text/event-stream"
-        return httpx.Response(200, headers=headers, stream=_ByteStream(payload), request=request)
+        return http.Response(200, headers=headers, stream=_byte_stream(http)(payload), request=request)
     headers["content-type"] = "application/json"
-    return httpx.Response(200, headers=headers, content=payload, request=request)
+    return http.Response(200, headers=headers, content=payload, request=request)
 
 
-def _byte_stream_class() -> type:
-    import httpx
-
-    class ReplayByteStream(httpx.SyncByteStream, httpx.AsyncByteStream):
-        def __init__(self, chunks: list[bytes]) -> None:
-            self._chunks = chunks
-
-        def __iter__(self) -> Iterator[bytes]:
-            yield from self._chunks
-
-        async def __aiter__(self) -> Any:
-            for c in self._chunks:
-                yield c
-
-    return ReplayByteStream
+_stream_classes: dict[str, type] = {}
 
 
-def _ByteStream(chunks: list[bytes]) -> Any:
-    global _stream_cls
-    if _stream_cls is None:
-        _stream_cls = _byte_stream_class()
-    return _stream_cls(chunks)
+def _byte_stream(http: Any) -> type:
+    """A byte stream (sync and async) of the given HTTP library that yields one chunk at a time."""
+    cls = _stream_classes.get(http.__name__)
+    if cls is None:
 
+        class ReplayByteStream(http.SyncByteStream, http.AsyncByteStream):  # type: ignore[misc,name-defined]
+            def __init__(self, chunks: list[bytes]) -> None:
+                self._chunks = chunks
 
-_stream_cls: type | None = None
+            def __iter__(self) -> Iterator[bytes]:
+                yield from self._chunks
+
+            async def __aiter__(self) -> Any:
+                for c in self._chunks:
+                    yield c
+
+        cls = _stream_classes[http.__name__] = ReplayByteStream
+    return cls
 
 
 # --- the patch -----------------------------------------------------------------------------------------
@@ -628,17 +632,36 @@ def _make_async(orig_request: Any, orig_send: Any) -> tuple[Any, Any]:
     return request, send
 
 
-def available() -> bool:
-    """Is the OpenAI SDK installed with the request layer this adapter patches?"""
+def _targets() -> list[tuple[type, type, str, Any]] | None:
+    """Per API client class (sync, async): (class whose ``request`` is wrapped, class whose send method
+    is wrapped, that method's name, the maker). ``_send_request`` where the SDK has it (openai >= 2.x);
+    older SDKs call ``self._client.send`` directly, so there the HTTP client class's ``send`` is wrapped
+    (it passes straight through unless this context has a recorded answer pending)."""
     try:
         from openai import _base_client as bc
     except Exception:
-        return False
-    return all(
-        callable(getattr(cls, name, None))
-        for cls in (bc.SyncAPIClient, bc.AsyncAPIClient)
-        for name in ("request", "_send_request")
-    )
+        return None
+    http = getattr(bc, "httpx", None) or getattr(bc, "httpx2", None)
+    out: list[tuple[type, type, str, Any]] = []
+    for api_cls, make, http_cls_name in (
+        (bc.SyncAPIClient, _make_sync, "Client"),
+        (bc.AsyncAPIClient, _make_async, "AsyncClient"),
+    ):
+        if not callable(api_cls.__dict__.get("request")):
+            return None
+        if callable(api_cls.__dict__.get("_send_request")):
+            out.append((api_cls, api_cls, "_send_request", make))
+        else:
+            http_cls = getattr(http, http_cls_name, None)
+            if http_cls is None or not callable(getattr(http_cls, "send", None)):
+                return None
+            out.append((api_cls, http_cls, "send", make))
+    return out
+
+
+def available() -> bool:
+    """Is the OpenAI SDK installed with a request layer this adapter can patch?"""
+    return _targets() is not None
 
 
 def install() -> bool:
@@ -648,16 +671,15 @@ def install() -> bool:
         if _installed:
             _installed += 1
             return True
-        if not available():
+        targets = _targets()
+        if targets is None:
             return False
-        from openai import _base_client as bc
-
         patches = []
-        for cls, make in ((bc.SyncAPIClient, _make_sync), (bc.AsyncAPIClient, _make_async)):
-            orig_request, orig_send = cls.__dict__["request"], cls.__dict__["_send_request"]
+        for api_cls, send_cls, send_name, make in targets:
+            orig_request, orig_send = api_cls.__dict__["request"], send_cls.__dict__[send_name]
             new_request, new_send = make(orig_request, orig_send)
-            patches.append((cls, "request", orig_request, new_request))
-            patches.append((cls, "_send_request", orig_send, new_send))
+            patches.append((api_cls, "request", orig_request, new_request))
+            patches.append((send_cls, send_name, orig_send, new_send))
         for cls, name, _orig, ours in patches:
             setattr(cls, name, ours)
         _originals[:] = patches

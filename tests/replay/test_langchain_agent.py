@@ -77,14 +77,16 @@ def test_rerun_makes_zero_requests_to_a_running_server(recorded, local_client, o
 
 
 def test_the_sdk_is_restored_exactly_after_the_block(recorded, local_client, openai_server):
-    before = {
-        (cls, name): cls.__dict__[name]
-        for cls in (SyncAPIClient, AsyncAPIClient)
-        for name in ("request", "_send_request")
-    }
+    from sentrial_integrations.rerun import openai_adapter
+
+    targets = openai_adapter._targets()
+    assert targets is not None
+    patched = [(api, "request") for api, _, _, _ in targets] + [(cls, name) for _, cls, name, _ in targets]
+    before = {(cls, name): cls.__dict__[name] for cls, name in patched}
     with replay(recorded.session_id, store=recorded.store_path, client=local_client):
         assert SyncAPIClient.__dict__["request"] is not before[(SyncAPIClient, "request")]
-    after = {(cls, name): cls.__dict__[name] for (cls, name) in before}
+        assert AsyncAPIClient.__dict__["request"] is not before[(AsyncAPIClient, "request")]
+    after = {(cls, name): cls.__dict__[name] for cls, name in patched}
     assert after == before
     # outside the block the same agent talks to the server again
     openai_server.script(chat(FINAL))
