@@ -49,7 +49,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..core import wire
 from ..core.config import default_local_path, is_loopback_url
-from ..core.record.normalize import clean_text, clean_value, normalize_record
+from ..core.record.normalize import DEPTH_MARKER, MAX_DEPTH, clean_text, clean_value, normalize_record
 from ..store import SessionFilter, Store, StoreError
 from . import compare, pages, schema
 
@@ -215,13 +215,26 @@ async def _ingest_body(request: Request, model: type[schema.BaseModel]) -> dict[
         raise ApiError(400, "malformed JSON body")
     if not isinstance(body, dict):
         raise ApiError(400, "body must be a JSON object")
-    # Lone surrogates replaced, integers past 2^53 as text, nesting capped: then the model judges the rest.
-    body = clean_value(body)
+    # Lone surrogates replaced and nesting capped (as the normaliser would): then the model judges the rest.
+    body = _clean_strings(body)
     try:
         schema.validate(model, body)
     except schema.BodyError as exc:
         raise ApiError(400, exc.message) from None
     return body
+
+
+def _clean_strings(value: Any, depth: int = 0) -> Any:
+    """Parsed JSON with lone surrogates replaced (pydantic refuses them) and nesting cut at MAX_DEPTH."""
+    if type(value) is str:
+        return value if value.isascii() else clean_text(value)
+    if type(value) is dict or type(value) is list:
+        if depth >= MAX_DEPTH:
+            return DEPTH_MARKER
+        if type(value) is list:
+            return [_clean_strings(v, depth + 1) for v in value]
+        return {clean_text(k): _clean_strings(v, depth + 1) for k, v in value.items()}
+    return value
 
 
 def session_id_for(idempotency_key: str | None) -> str:

@@ -473,3 +473,67 @@ def test_sessions_left_running_are_marked_timeout_at_startup(live_server, tmp_pa
     store.close()
     server = live_server("old.db", api_key=API_KEY)
     assert server.store.get_session("old")["status"] == "timeout"
+
+
+# --- the request shapes that used to answer 500 --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "field"),
+    [
+        ("close", {"status": ["completed"]}, "status"),
+        ("close", {"status": {"a": 1}}, "status"),
+        ("close", {"promptTokens": "12"}, "promptTokens"),
+        ("close", {"totalTokens": [1]}, "totalTokens"),
+        ("close", {"totalTokens": 2**63}, "totalTokens"),
+        ("close", {"estimatedCost": {"usd": 1}}, "estimatedCost"),
+        ("close", {"success": "yes"}, "success"),
+        ("event", {"eventType": ["tool_call"]}, "eventType"),
+        ("event", {"eventType": {"t": 1}}, "eventType"),
+        ("event", {"eventType": "tool_call", "sequence": 2**64}, "sequence"),
+        ("event", {"eventType": "tool_call", "tokenCount": "many"}, "tokenCount"),
+        ("event", {"eventType": "tool_call", "confidence": [0.5]}, "confidence"),
+        ("event", {"eventType": "tool_call", "toolName": {"n": 1}}, "toolName"),
+        ("session", {"name": "n", "agentName": 2**63}, "agentName"),
+    ],
+)
+def test_former_500_shapes_get_400_naming_the_field(api, route, body, field):
+    sid = _new_session(api)
+    if route == "close":
+        resp = api.patch(f"/api/sdk/sessions/{sid}", json=body, headers=AUTH)
+    elif route == "event":
+        resp = api.post("/api/sdk/events", json={"sessionId": sid, **body}, headers=AUTH)
+    else:
+        resp = api.post("/api/sdk/sessions", json=body, headers=AUTH)
+    _assert_error(resp, 400, "bad_request", f"'{field}'")
+    assert api.server.store.get_events(sid) == []
+    assert api.server.store.get_session(sid)["status"] == "running"
+
+
+def test_any_json_in_free_fields_is_stored_safely(api):
+    body = b'{"name": "s\\ud800", "metadata": {"project_id": {"nested": [1]}, "big": 123456789012345678901234567890}}'
+    resp = api.post("/api/sdk/sessions", content=body, headers={**AUTH, "Content-Type": "application/json"})
+    assert resp.status_code == 201, resp.text
+    sid = resp.json()["id"]
+    stored = api.server.store.get_session(sid)
+    assert stored["name"] == "s\ufffd"
+    assert stored["project_id"] == '{"nested": [1]}'  # not text: its JSON text
+    assert stored["metadata"]["big"] == "123456789012345678901234567890"
+    event = {
+        "sessionId": sid,
+        "eventType": "tool_call",
+        "toolName": "llm:openai:gpt-4o",
+        "toolOutput": {"tokens": {"prompt": "many", "completion": {"x": 1}, "total": 2**63}},
+    }
+    assert api.post("/api/sdk/events", json=event, headers=AUTH).status_code == 200
+    (stored_event,) = api.server.store.get_events(sid)
+    assert (
+        stored_event["prompt_tokens"],
+        stored_event["completion_tokens"],
+        stored_event["total_tokens"],
+    ) == (
+        None,
+        None,
+        None,
+    )
+    assert stored_event["output"]["tokens"]["total"] == str(2**63)
