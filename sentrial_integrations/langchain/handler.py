@@ -47,6 +47,7 @@ from ..core.context import (
 )
 from ..core.llm import decision_from_tool_calls
 from ..core.log import RateLimitedWarner
+from ..core.offloop import prepare_default_client
 from . import mapping as _m
 
 __all__ = ["SentrialCallbackHandler"]
@@ -71,22 +72,6 @@ def _async_llm_start_code() -> Any:
         fn = getattr(getattr(manager, "AsyncCallbackManager", None), "on_llm_start", None)
         _split_code.append(getattr(fn, "__code__", None))
     return _split_code[0]
-
-
-def prepare_default_client() -> None:
-    """Create the process-wide client now, unless this thread runs an event loop.
-
-    Building a client resolves where it writes (the working directory, a ``.sentrial/`` directory
-    found upwards, absolute paths): file-system calls that must not run on an event loop's thread.
-    Done when the handler is created or the configure hook registered off a loop, so that the first
-    async run does not build it inside a callback."""
-    try:
-        asyncio = sys.modules.get("asyncio")
-        if asyncio is not None and asyncio._get_running_loop() is not None:
-            return
-        get_client()
-    except Exception as exc:
-        _internal("client set-up", exc)
 
 
 class _OwnedSession(Session):
@@ -219,7 +204,7 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         self.user_id = user_id
         self.agent_name = agent_name
         if client is None and session is None and _client_module._default is None:
-            prepare_default_client()
+            prepare_default_client()  # off the event loop, so that the first async run need not build it
         self._runs: dict[int, _Run] = {}  # keyed by run_id.int (hashing a UUID runs Python code)
         #: The session the most recent top-level run recorded into (handy in scripts and tests).
         self.last_session_id: str | None = None

@@ -64,7 +64,7 @@ def _register_now(_module: Any = None) -> None:
     from langchain_core.tracers.context import register_configure_hook
 
     if autoload.process_wide() or env_flag(ENV_VAR):
-        from .handler import prepare_default_client
+        from ..core.offloop import prepare_default_client
 
         prepare_default_client()  # the runs' handlers are made inside the runs, maybe on an event loop
 

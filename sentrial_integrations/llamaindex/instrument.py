@@ -146,6 +146,10 @@ def instrument(client: SentrialClient | None = None) -> None:
         dispatcher.add_span_handler(span_handler)
         dispatcher.add_event_handler(event_handler)
         _installed = _Installed(tracker, span_handler, event_handler)
+    if client is None:
+        from ..core.offloop import prepare_default_client
+
+        prepare_default_client()  # off the event loop, so that async runs need not build it
 
 
 def uninstrument() -> None:

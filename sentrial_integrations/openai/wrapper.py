@@ -26,6 +26,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..core.offloop import prepare_default_client
 from .calls import Options, Target, call_async, call_sync, internal_error
 from .mapping import OPS, Op
 
@@ -226,6 +227,8 @@ def wrap_openai(
             include_usage=include_usage,
         )
         _wrap_instance(openai_client, opts, is_async)
+        if client is None:
+            prepare_default_client()  # off the event loop, so that async calls need not build it
     except Exception as exc:
         internal_error(exc, "wrap_openai")
     return openai_client
@@ -339,6 +342,8 @@ def instrument_openai(
                 ours = _class_method(op, opts, original, is_async)
                 setattr(cls, op.method, ours)
                 _class_patches[(cls, op.method)] = (original, ours)
+    if client is None:
+        prepare_default_client()
     return True
 
 

@@ -8,6 +8,7 @@ Counterparts of openai-python's own tests that failed with the wrapper on
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 from unittest import mock
@@ -216,3 +217,29 @@ async def test_a_class_patch_applies_to_a_wrapped_async_client(make_oai, openai_
     assert openai_server.requests == []
     store = read_store(local_client)
     assert store.get_events(only_session(store)["id"])[0]["output"]["content"] == "async patch"
+
+
+def test_async_calls_make_no_blocking_call_on_the_event_loop(make_oai, openai_server):
+    """Under blockbuster (as langchain-core's suite runs): a client wrapped by the program, recording
+    into the default client, records async calls without touching the file system on the loop."""
+    from blockbuster import BlockBuster
+
+    from sentrial_integrations import get_client
+
+    openai_server.script(chat("warm"), chat("traced"))
+    client = wrap_openai(make_oai(AsyncOpenAI))  # no client: the process-wide one
+
+    async def main() -> str | None:
+        await make_oai(AsyncOpenAI).chat.completions.create(model="gpt-4o-mini", messages=USER_MSG)
+        bb = BlockBuster()
+        bb.activate()
+        try:
+            out = await client.chat.completions.create(model="gpt-4o-mini", messages=USER_MSG)
+        finally:
+            bb.deactivate()
+        return out.choices[0].message.content
+
+    assert asyncio.run(main()) == "traced"
+    store = read_store(get_client())
+    [event] = store.get_events(only_session(store)["id"])
+    assert event["output"]["content"] == "traced"
