@@ -1490,6 +1490,18 @@ def _cmd_run(args: argparse.Namespace, ctx: Ctx) -> int:
         return 126
 
 
+def _add_status(sub: Any, common: argparse.ArgumentParser) -> None:
+    from .delivery_cli import add_status  # the outbox commands live in delivery_cli.py
+
+    add_status(sub, common)
+
+
+def _add_ship(sub: Any, common: argparse.ArgumentParser) -> None:
+    from .delivery_cli import add_ship
+
+    add_ship(sub, common)
+
+
 def _add_diff(sub: Any, common: argparse.ArgumentParser) -> None:
     from .diff import add_command  # the comparison and its rendering live in diff.py
 
@@ -1507,6 +1519,8 @@ _COMMANDS: list[Callable[[Any, argparse.ArgumentParser], None]] = [
     _add_purge,
     _add_serve,
     _add_run,
+    _add_status,
+    _add_ship,
 ]
 
 

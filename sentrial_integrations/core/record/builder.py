@@ -199,24 +199,40 @@ class RecordBuilder:
 
     def _finish(self, rec: dict[str, Any]) -> dict[str, Any] | None:
         if self.hook is not None and rec["kind"] != "session_close":
+            keep = {k: rec[k] for k in _IDENTITY_FIELDS if k in rec}
             try:
                 out = self.hook(rec)
             except Exception as exc:
                 self.warner.warn("redact-hook", "Sentrial: the redact hook raised %r; payloads withheld", exc)
-                for key in M.BULKY_FIELDS:
-                    if rec.get(key) is not None:
-                        rec[key] = "[REDACTED: redact hook failed]"
-                out = rec
+                out = _withheld(rec, "[REDACTED: redact hook failed]")
             if out is None:
                 if rec["kind"] == "event":
                     return None
                 out = rec
+            if not isinstance(out, dict):
+                self.warner.warn(
+                    "redact-hook-type",
+                    "Sentrial: the redact hook returned %s, not a dict (or None); payloads withheld",
+                    type(out).__name__,
+                )
+                out = _withheld(rec, "[REDACTED: redact hook returned no dict]")
+            out.update(keep)  # the hook may change payloads, never which record this is
             rec = out
         rec = normalize_record(rec, converted=self.hook is None)  # a hook may return anything: walk it all
         # JSON escapes can make text up to 6x longer; below that bound the record surely fits.
         if self.hook is not None or self._conv.size * 6 + 4_096 > self.cfg.max_event_bytes - 8_192:
             rec, _ = fit(rec, self.cfg.max_event_bytes - 8_192, M.BULKY_FIELDS)
         return rec
+
+
+_IDENTITY_FIELDS = ("kind", "id", "session_id", "seq", "type")
+
+
+def _withheld(rec: dict[str, Any], marker: str) -> dict[str, Any]:
+    for key in M.BULKY_FIELDS:
+        if rec.get(key) is not None:
+            rec[key] = marker
+    return rec
 
 
 def _int(v: Any) -> int | None:
