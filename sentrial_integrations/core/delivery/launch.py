@@ -83,6 +83,7 @@ class _Handle:
         self.shipper: Shipper | None = None
         self.spawned = 0
         self.failed = False
+        self.starters: list[subprocess.Popen[bytes]] = []
 
 
 _handles: dict[str, _Handle] = {}
@@ -125,6 +126,9 @@ def wake(handle: _Handle) -> None:
 
 
 def _ensure_process(handle: _Handle) -> None:
+    handle.starters = [p for p in handle.starters if p.poll() is None]  # reap the finished starters
+    if handle.starters:
+        return  # one is starting a shipper right now
     if ShipperLock.held_by_someone(handle.path):
         return
     try:
@@ -141,7 +145,9 @@ def _ensure_process(handle: _Handle) -> None:
         assert proc.stdin is not None
         proc.stdin.write(json.dumps(handle.spec).encode())  # the key travels in the pipe, never in argv
         proc.stdin.close()
-        proc.wait(30)  # the first process forks the shipper and leaves at once
+        # It forks the shipper and leaves as soon as Python has started; reaped at the next check (not
+        # waited for here: the recorder must not spend a Python start-up on it, least of all at exit).
+        handle.starters.append(proc)
         handle.spawned += 1
     except Exception as exc:
         logger.warning("Sentrial: cannot start a shipper process (%s); delivering from a thread instead", exc)
@@ -192,3 +198,4 @@ def after_fork_in_child() -> None:
         h.thread = None
         h.shipper = None
         h.last_check = 0.0
+        h.starters = []  # the parent's children, not ours
