@@ -353,6 +353,7 @@ class LoopbackServer:
             wake[1].send(b"x")
         thread.join()
         httpd.server_close()
+        self._before_drop()
         httpd.drop_connections()
         for s in wake:
             s.close()
@@ -389,6 +390,9 @@ class LoopbackServer:
     def _notify(self) -> None:
         with self._cond:
             self._cond.notify_all()
+
+    def _before_drop(self) -> None:
+        """Called when going down, after the listener closed and before connections are dropped."""
 
     def handle(self, h: BaseHandler) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

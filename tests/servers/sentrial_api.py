@@ -104,6 +104,7 @@ class SentrialAPIServer(LoopbackServer):
         self._hanging = 0
         self._lose_next = 0
         self._mangle: list[tuple[str, str | None]] = []
+        self._answering = 0
         self.drip_interval = 1.0
 
     def _reset_state(self) -> None:
@@ -284,6 +285,7 @@ class SentrialAPIServer(LoopbackServer):
 
         with self._cond:
             reply = self._process(method, path, headers, body, raw is None, size, arrived)
+            self._answering += 1  # processed: going down now still answers it (see _before_drop)
             lose = not self._requests[-1]["injected"] and self._lose_next > 0
             if lose:
                 self._lose_next -= 1
@@ -296,13 +298,24 @@ class SentrialAPIServer(LoopbackServer):
                         del self._mangle[i]
                         self._requests[-1]["mangled"] = how
                         break
-        if lose:
-            h.close_connection = True
-            return
-        if how is not None:
-            self._send_mangled(h, how, reply, interrupt)
-            return
-        h.send_bytes(reply.status, reply.body, "application/json", reply.headers)
+        try:
+            if lose:
+                h.close_connection = True
+                return
+            if how is not None:
+                self._send_mangled(h, how, reply, interrupt)
+                return
+            h.send_bytes(reply.status, reply.body, "application/json", reply.headers)
+        finally:
+            with self._cond:
+                self._answering -= 1
+                self._cond.notify_all()
+
+    def _before_drop(self) -> None:
+        """An outage refuses new requests; a request already processed still gets its answer (a lost
+        answer is its own fault: lose_response_next). Drips and hangs are cut, they are not answers."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._answering == 0, 2.0)
 
     def _send_mangled(self, h: BaseHandler, how: str, reply: _Reply, interrupt: Any) -> None:
         h.close_connection = True
