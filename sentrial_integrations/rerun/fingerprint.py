@@ -26,6 +26,19 @@ from dataclasses import dataclass
 from typing import Any
 
 _TRUNCATED = re.compile(r"…\[truncated \d+ chars\]$")
+#: content blocks that are not text: a message's tool calls and reasoning, compared as calls (or not at all)
+_NOT_TEXT_BLOCKS = frozenset(
+    {
+        "function_call",
+        "custom_tool_call",
+        "tool_call",
+        "tool_call_chunk",
+        "invalid_tool_call",
+        "server_tool_call",
+        "tool_use",
+        "reasoning",
+    }
+)
 _ROLES = {
     "human": "user",
     "ai": "assistant",
@@ -88,7 +101,7 @@ def _text(content: Any) -> str:
                 text = part.get("text")
                 if isinstance(text, str) and part.get("type") in (None, "text", "input_text", "output_text"):
                     out.append(text)
-                else:
+                elif part.get("type") not in _NOT_TEXT_BLOCKS:
                     out.append(canonical_json(dict(part)))
             else:
                 out.append(str(part))
@@ -146,7 +159,11 @@ def _responses_items(items: Any) -> list[Message]:
         if kind in ("function_call", "custom_tool_call"):
             args = item.get("arguments") if kind == "function_call" else item.get("input")
             one = _call({"name": item.get("name"), "arguments": args})
-            out.append(Message("assistant", "", (one,) if one else ()))
+            calls = (one,) if one else ()
+            if out and out[-1].role == "assistant":  # the calls of the assistant turn just before
+                out[-1] = Message("assistant", out[-1].text, out[-1].calls + calls)
+            else:
+                out.append(Message("assistant", "", calls))
         elif kind in ("function_call_output", "custom_tool_call_output"):
             out.append(Message("tool", _text(item.get("output"))))
         elif kind in (None, "message"):

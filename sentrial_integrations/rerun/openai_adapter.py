@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
-from .fingerprint import canonical_json
+from .fingerprint import _NOT_TEXT_BLOCKS, canonical_json
 
 _lock = threading.Lock()
 _installed = 0
@@ -136,12 +136,20 @@ def _output(event: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _content_text(content: Any) -> str | None:
+    """The text of a recorded answer: a string, or the text blocks of a list of content blocks (tool-call
+    and reasoning blocks, as LangChain keeps them for the Responses API, are not text)."""
     if content is None or isinstance(content, str):
         return content
     if isinstance(content, list) and all(isinstance(p, (str, Mapping)) for p in content):
-        parts = [p if isinstance(p, str) else p.get("text") for p in content]
-        if all(isinstance(p, str) for p in parts):
-            return "".join(p for p in parts if isinstance(p, str))
+        texts = []
+        for p in content:
+            if isinstance(p, str):
+                texts.append(p)
+            elif isinstance(p.get("text"), str):
+                texts.append(p["text"])
+            elif p.get("type") not in _NOT_TEXT_BLOCKS:
+                return json.dumps(content, ensure_ascii=False, default=str)
+        return "".join(texts)
     return json.dumps(content, ensure_ascii=False, default=str)
 
 

@@ -251,3 +251,25 @@ def test_recorded_tools_run_live_for_another_input(recorded, local_client, opena
     assert result["messages"][2].content == "no idea about Lyon"  # ran live
     assert (rp.served_tools, rp.live_tools) == ([], ["get_weather"])
     assert (StructuredTool.__dict__["_run"], StructuredTool.__dict__["_arun"]) == before
+
+
+def test_chat_openai_on_the_responses_api_replays(local_client, openai_server):
+    from tests.servers.openai_server import responses_api
+
+    openai_server.script(
+        responses_api(tool_calls=[("get_weather", {"city": "Paris"}, "call_1")]), responses_api("It is sunny")
+    )
+    agent = weather_agent(openai_server.url, use_responses_api=True)
+    first = run(agent, local_client)
+    (original,) = read_store(local_client).list_sessions()
+    url = openai_server.url
+    openai_server.stop()
+    with replay(
+        original["id"], store=local_client.config.local_path, client=local_client, on_mismatch="raise"
+    ) as rp:
+        again = run(weather_agent(url, use_responses_api=True), local_client)
+    assert rp.served == [1, 4]
+    assert again["messages"][-1].text == first["messages"][-1].text == "It is sunny"
+    assert again["messages"][1].tool_calls[0]["args"] == {"city": "Paris"}
+    store, session = rerun_session(local_client, original["id"])
+    assert steps(store, session["id"]) == steps(store, original["id"]) == RECORDED_STEPS
