@@ -125,3 +125,17 @@ async def test_recorded_tools_serve_the_function_tools_result(recorded, li_clien
     assert store.get_events(rp.session_id)[2]["output"] == 5
     assert tool._async_fn is original_fn and FunctionTool.acall is not None  # put back after the block
     assert tool.call(a=2, b=3).raw_output == 6  # and outside the block the tool runs
+
+
+async def test_function_agent_with_a_changed_system_prompt_goes_live(recorded, li_client, openai_server):
+    openai_server.reset()
+    openai_server.script(chat(tool_calls=[("add", {"a": 2, "b": 3}, "call_live")]), chat("Five, live"))
+    async with replay(recorded, store=li_client.config.local_path, client=li_client) as rp:
+        result = await make_agent(openai_server.url, system_prompt="You are a calculator.").run(
+            "What is 2+3?"
+        )
+    assert str(result) == "Five, live"
+    assert (rp.served, rp.live_at_step, rp.live_calls) == ([], 1, 2)
+    assert [r["json"]["messages"][0]["content"] for r in openai_server.requests] == [
+        "You are a calculator."
+    ] * 2
