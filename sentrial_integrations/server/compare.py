@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -19,6 +20,11 @@ from .pages import esc, fmt_cost, fmt_duration, fmt_int, status_badge
 
 _MARK = {"same": "=", "changed": "~", "removed": "−", "added": "+"}
 _KIND_TEXT = {"same": "same", "changed": "changed", "removed": "only in A", "added": "only in B"}
+
+
+def _q(ident: str) -> str:
+    """A session id as a URL path segment, escaped for an attribute."""
+    return esc(quote(ident, safe=""))
 
 
 def _signed(value: Any, fmt: Any) -> str:
@@ -57,12 +63,12 @@ def _side_card(label: str, side: dict[str, Any], other: dict[str, Any]) -> str:
         rel = " (A)" if of == other.get("id") else ""
         replay = (
             f'<div class="cmp-replay" data-testid="replay-of-{label.lower()}">replay of '
-            f'<a href="/sessions/{esc(of)}">{esc(of)}</a>{rel}</div>'
+            f'<a href="/sessions/{_q(of)}">{esc(of)}</a>{rel}</div>'
         )
     return (
         f'<div class="cmp-side" data-testid="side-{label.lower()}">'
         f'<div class="cmp-label">{label}</div>'
-        f'<div class="cmp-id"><a href="/sessions/{esc(sid)}">{esc(sid)}</a></div>'
+        f'<div class="cmp-id"><a href="/sessions/{_q(sid)}">{esc(sid)}</a></div>'
         f'<div class="cmp-name">{esc(side.get("name") or "")} {status_badge(side.get("status"))}</div>'
         f'<div class="cmp-facts">{fmt_int(side.get("steps"))} steps · {fmt_int(side.get("tokens"))} tokens · '
         f"{fmt_cost(side.get('cost'))} · {fmt_duration(side.get('duration_ms'))}</div>"

@@ -141,3 +141,24 @@ def test_the_page_in_chromium(server):
         finally:
             browser.close()
     assert errors == []
+
+
+def test_names_and_contents_are_escaped(tmp_path):
+    xss = "<img src=x onerror=alert(1)>"
+    db = str(tmp_path / "x.db")
+    client = SentrialClient(local_path=db, spool_path=str(tmp_path / "spool"))
+    ids = []
+    for out in ("a", xss):
+        with client.session(xss, {"replay_of": xss}) as s:
+            s.track_tool_call(xss, {"q": xss}, out, duration_ms=1)
+        ids.append(s.id)
+    assert client.flush(10)
+    client.shutdown(5)
+    srv = LiveServer(db)
+    try:
+        html = httpx.get(f"{srv.url}/compare", params={"a": ids[0], "b": ids[1]}).text
+    finally:
+        srv.stop()
+    assert "<img" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "/sessions/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E" in html  # the replay_of link, quoted
