@@ -157,7 +157,7 @@ def run(cfg: Cfg) -> tuple[list[Row], dict[str, Any]]:
         ),
         Row(
             suite="llamaindex",
-            measurement="LlamaIndex: added process CPU µs per span, all threads, delivery included",
+            measurement="LlamaIndex: added host process CPU µs per span, all threads (HTTP delivery is the shipper process's)",
             unit="µs",
             ours=raw["added_cpu_us_per_span"]["ours"],
             note=f"local store: {raw['added_cpu_us_per_span']['ours_local']:.1f} µs",

@@ -294,7 +294,7 @@ def run(cfg: Cfg) -> tuple[list[Row], dict[str, Any]]:
         ),
         Row(
             suite="openai",
-            measurement="OpenAI create: added process CPU µs per call, all threads, delivery included",
+            measurement="OpenAI create: added host process CPU µs per call, all threads (HTTP delivery is the shipper process's)",
             unit="µs",
             ours=acpu["ours"],
             official=acpu["official"],
