@@ -29,6 +29,7 @@ def _isolated_env(tmp_path, monkeypatch) -> Iterator[None]:
     # the per-user store (~/.local/share/sentrial) of a subprocess that drops SENTRIAL_*: a temp dir
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.setenv("SENTRIAL_SHIP_IDLE", "2")  # shipper processes of a test leave soon after it
+    monkeypatch.setenv("SENTRIAL_SHIP_GIVE_UP", "60")  # ... also those left facing a backend that is gone
     client_module._reset_default_for_tests()
     yield
     default = client_module._default

@@ -165,7 +165,7 @@ class SentrialClient(CompatMixin):
             "retry_initial_backoff": cfg.retry_initial_backoff,
             "retry_max_backoff": cfg.retry_max_backoff,
             "idle_exit": cfg.ship_idle,
-            "give_up_after": 3600.0,  # a shipper process does not outlive an hour of failures
+            "give_up_after": cfg.ship_give_up,  # the records stay; the next writer starts a shipper
             "debug": cfg.debug,
         }
         path = outbox_path(cfg.resolved_spool_dir(), key)

@@ -178,6 +178,7 @@ class Config:
     delivery: str = "auto"
     http2: bool = False  # HTTP/2 to the API (extra "http2")
     ship_idle: float = 10.0  # seconds a shipper process stays with nothing to send
+    ship_give_up: float = 3600.0  # seconds a shipper process keeps trying without delivering anything
     # data hygiene
     max_string_length: int = 100_000
     max_event_bytes: int = 1_000_000
@@ -299,6 +300,7 @@ def resolve(
     if env_flag("SENTRIAL_HTTP2"):
         cfg.http2 = True
     cfg.ship_idle = env_float("SENTRIAL_SHIP_IDLE", cfg.ship_idle)
+    cfg.ship_give_up = env_float("SENTRIAL_SHIP_GIVE_UP", cfg.ship_give_up)
     if env_flag("SENTRIAL_REDACT_PII"):
         cfg.redact_pii = True
     if env_flag("SENTRIAL_ALLOW_INSECURE_HTTP"):
