@@ -1,4 +1,4 @@
-"""The framework-agnostic core: client, event model, delivery pipeline, exporters."""
+"""The framework-agnostic core: client, event model, recorder, outbox and shipper, exporters."""
 
 import importlib
 from typing import TYPE_CHECKING, Any

@@ -1,7 +1,7 @@
 """The public core API: :class:`SentrialClient`, :class:`Session`, :func:`configure`, :func:`get_client`.
 
 Everything here runs on the caller's thread and does only this: check the call, stamp the time and a
-per-session sequence number, copy mutable containers (bounded), and append an op to the pipeline's
+per-session sequence number, copy mutable containers (bounded), and append an op to the recorder's
 queue. No network, no disk, no serialisation; no exception escapes (except in ``strict`` mode).
 """
 

@@ -200,7 +200,7 @@ class Config:
         return "http" if self.api_key else "local"
 
     def destination_key(self) -> str:
-        """Identifies where data goes (and with which key), so a spool never mixes setups."""
+        """Identifies where data goes (and with which key), so an outbox never mixes setups."""
         if self.mode == "http":
             raw = f"http|{self.base_url.rstrip('/')}|{self.api_key}"
         else:

@@ -2,10 +2,11 @@
 holds process-wide locks (SQLite calls, OpenSSL context creation).
 
 Such libraries keep process-wide mutexes; a fork taken while another thread holds one leaves the
-child's copy locked forever (seen as a child whose pipeline never starts). Those calls made by the
-pipeline's threads run under :data:`fork_guard`, and the fork hooks take that lock around the fork.
-Calls that can block for long (HTTP requests) are not guarded, so a fork is never delayed by a slow
-backend.
+child's copy locked forever (seen as a child whose recorder never starts). The SQLite calls of the
+recorder and of a thread shipper run under :data:`fork_guard`, and the fork hooks take that lock around
+the fork. Nothing that can wait runs under it: SQLite's busy timeout is 0 there and a locked file is
+retried outside the guard (see ``delivery/outbox.py``), and HTTP requests are never guarded, so a fork
+is delayed by one short statement at most.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The event model: what the caller enqueues (ops) and what the worker makes of them (records).
 
 An *op* is a plain tuple built on the caller's thread: ``(kind, session_id, seq, ts_ns, payload)``.
-A *record* is a JSON-safe dict built by the worker, the one shape every exporter, the spool, the
+A *record* is a JSON-safe dict built by the worker, the one shape every exporter, the outbox, the
 SQLite store and the local server understand::
 
     {"kind": "session_start", "session_id", "name", "agent_name", "user_id", "parent_session_id",
