@@ -662,3 +662,29 @@ def test_status_and_ship_commands(sentrial_api, tmp_path):
     st = subprocess.run([*cli, "status", "--json"], env=env, capture_output=True, text=True, timeout=60)
     (row,) = json.loads(st.stdout)
     assert row["depth"] == 0 and row["delivered"] == 12
+
+
+# the outbox is private -------------------------------------------------------------------------------
+
+
+def test_a_foreign_outbox_file_is_refused_and_said(sentrial_api, tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="sentrial_integrations")
+    spool = tmp_path / "spool"
+    probe = http_client(sentrial_api, tmp_path)
+    probe.shutdown(0.1)
+    from sentrial_integrations.core.delivery.outbox import outbox_path
+
+    path = outbox_path(str(spool), probe.config.destination_key())
+    spool.mkdir(exist_ok=True)
+    with open(path, "w"):
+        pass
+    os.chmod(path, 0o666)  # pre-created by someone else in a shared folder: world-writable
+    client = http_client(sentrial_api, tmp_path)
+    with client.session("foreign") as s:
+        s.track_tool_call("t", {"i": 0})
+    assert not client.persist(1)  # nothing is committed into that file ...
+    assert os.path.getsize(path) == 0
+    assert any(
+        path in r.getMessage() and "refusing" in r.getMessage() for r in caplog.records
+    )  # ... and said
+    client.shutdown(0.5)

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from ..files import ensure_private_file
 from ..forksafe import fork_guard
 
 T = TypeVar("T")
@@ -84,15 +85,6 @@ def _is_full(exc: sqlite3.Error) -> bool:
     return "full" in text or "disk i/o" in text or "no space" in text
 
 
-def _create_private(path: str) -> None:
-    """Create ``path`` (and its folder) for the owner only, if it does not exist yet."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-    if not os.path.exists(path):
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-
-
 def _reserve(path: str) -> int:
     """Free space kept for the shipper's deletes and checkpoints: 1 MiB, or a quarter of a tiny disk."""
     try:
@@ -121,7 +113,7 @@ class Outbox:
         self.path = path
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        _create_private(path)
+        ensure_private_file(path)  # 0600; a pre-existing symlink or someone else's file is refused
         self._conn = self._connect()
         self._bytes: int | None = None
 
