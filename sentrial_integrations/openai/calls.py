@@ -12,11 +12,11 @@ from __future__ import annotations
 import contextvars
 import os
 import time
-import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..core.client import get_client
+from ..core.config import FALSE_VALUES, TRUE_VALUES, config_warning
 from ..core.context import current_session, current_span_id, take_llm_claim
 from ..core.llm import decision_from_tool_calls
 from ._errors import internal_error
@@ -91,26 +91,25 @@ class Target:
 
 
 _ENV_INCLUDE_USAGE = "SENTRIAL_OPENAI_INCLUDE_USAGE"
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
 _env_warned: set[str] = set()
 
 
 def _env_include_usage() -> bool | None:
-    """``SENTRIAL_OPENAI_INCLUDE_USAGE``: true / false, else None (decided per endpoint)."""
+    """``SENTRIAL_OPENAI_INCLUDE_USAGE`` read as every Sentrial boolean; None when unset (or not a
+    boolean: warned once) — then decided per endpoint."""
     raw = os.environ.get(_ENV_INCLUDE_USAGE)
     if raw is None or not raw.strip():
         return None
     value = raw.strip().lower()
-    if value in _TRUE:
+    if value in TRUE_VALUES:
         return True
-    if value in _FALSE:
+    if value in FALSE_VALUES:
         return False
     if raw not in _env_warned:
         _env_warned.add(raw)
-        warnings.warn(
-            f"{_ENV_INCLUDE_USAGE}={raw!r} is not a boolean (1/true/yes/on or 0/false/no/off); ignored",
-            stacklevel=2,
+        config_warning(
+            f"Sentrial: {_ENV_INCLUDE_USAGE}={raw!r} is not a boolean (use 1/true/yes/on or 0/false/no/off); "
+            "asking for stream usage only on known endpoints"
         )
     return None
 

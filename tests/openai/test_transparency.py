@@ -243,3 +243,28 @@ def test_async_calls_make_no_blocking_call_on_the_event_loop(make_oai, openai_se
     store = read_store(get_client())
     [event] = store.get_events(only_session(store)["id"])
     assert event["output"]["content"] == "traced"
+
+
+@pytest.mark.parametrize(
+    ("raw", "asked"), [("true", True), ("ON", True), ("0", False), ("no", False), ("maybe", False)]
+)
+def test_sentrial_openai_include_usage_decides_for_unknown_endpoints(
+    make_oai, openai_server, local_client, monkeypatch, raw, asked
+):
+    from sentrial_integrations import SentrialConfigWarning
+
+    monkeypatch.setenv("SENTRIAL_OPENAI_INCLUDE_USAGE", raw)
+    openai_server.script(chat("Hi"))
+    client = make_oai()
+    if raw == "maybe":  # not a boolean: one warning, then decided per endpoint (loopback: not asked)
+        with pytest.warns(SentrialConfigWarning, match="SENTRIAL_OPENAI_INCLUDE_USAGE='maybe'"):
+            wrapped = wrap_openai(client, local_client)
+            list(wrapped.chat.completions.create(model="gpt-4o-mini", messages=USER_MSG, stream=True))
+    else:
+        wrapped = wrap_openai(client, local_client)
+        list(wrapped.chat.completions.create(model="gpt-4o-mini", messages=USER_MSG, stream=True))
+    sent = openai_server.requests[0]["json"].get("stream_options")
+    assert sent == ({"include_usage": True} if asked else None)
+    store = read_store(local_client)
+    [event] = store.get_events(only_session(store)["id"])
+    assert (event["output"]["tokens"]["total"] == 17) is asked
