@@ -11,7 +11,8 @@
 Under the block, every OpenAI SDK request (chat completions, responses, legacy completions; sync and
 async; streamed or not — also through LangChain's ``ChatOpenAI`` and LlamaIndex's ``OpenAI``) is
 matched against the recorded LLM calls, in recorded order, on a fingerprint of model + messages +
-offered tool names (:mod:`.fingerprint`). A match is answered from the recording with the SDK's own
+offered tool names (:mod:`.fingerprint`): the first recorded call not answered yet whose fingerprint
+is the request's answers it (so concurrent calls that arrive in another order still match). A match is answered from the recording with the SDK's own
 types; the server is not contacted. A request that matches no recorded call, or that comes after
 ``until`` (a step number or an event id), goes to the real provider (``on_mismatch="live"``; the replay
 stays live from there on) or raises :class:`ReplayMismatch` naming the step and the difference

@@ -73,6 +73,8 @@ class Recording:
             raise ReplayError(f"until: expected a step number or an event id, got {ref!r}")
         if isinstance(ref, int):
             return ref
+        if isinstance(ref, str) and ref.strip().isdigit():
+            return int(ref)
         for s in self.steps:
             if s.id == ref:
                 return s.number

@@ -273,3 +273,8 @@ def test_chat_openai_on_the_responses_api_replays(local_client, openai_server):
     assert again["messages"][1].tool_calls[0]["args"] == {"city": "Paris"}
     store, session = rerun_session(local_client, original["id"])
     assert steps(store, session["id"]) == steps(store, original["id"]) == RECORDED_STEPS
+
+
+def test_until_accepts_a_step_number_as_text(recorded):
+    rp = replay(recorded.session_id, store=recorded.store_path, until="3")
+    assert rp.until == 3
