@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 from typing import Any
 
@@ -62,6 +63,9 @@ def every_page(url: str, session_ids: list[str], headers: dict[str, str] | None 
         paths = ["/", "/?status=running", "/api/sessions", "/api/sessions?limit=500"]
         for sid in session_ids:
             paths += [f"/sessions/{sid}", f"/api/sessions/{sid}"]
+        for a, b in itertools.pairwise(session_ids):  # the comparison page, where the server has one
+            if http.get(f"/compare?a={a}&b={b}").status_code != 404:
+                paths.append(f"/compare?a={a}&b={b}")
         for path in paths:
             resp = http.get(path)
             assert resp.status_code == 200, (path, resp.status_code, resp.text[:500])

@@ -14,8 +14,13 @@ repeatable, ``limit``, ``offset``) and ``GET /api/sessions/{id}`` (session + eve
 Pages: ``/`` (session list), ``/sessions/{id}`` (header, timeline, event detail, replay) and
 ``/compare?a=…&b=…`` (two sessions aligned step by step: :mod:`.compare`).
 
-Errors are JSON ``{"error": code, "message": text}`` with 400 / 401 / 403 / 404 / 405 / 413 / 500, never a
-traceback. Every store call runs in a worker thread (the store serialises them with its own lock).
+``GET /openapi.json``: the OpenAPI description of the ingestion and read APIs (see :mod:`.schema`).
+
+Ingestion bodies are authorised before they are read, read within a deadline (408), validated by one
+pydantic model per route (a 400 naming the field) and turned into records by the same normaliser the
+client uses (``core/record/normalize.py``). Errors are JSON ``{"error": code, "message": text}`` with
+400 / 401 / 403 / 404 / 405 / 408 / 413 / 500, never a traceback. Every store call runs in a worker thread
+(the store serialises them with its own lock).
 """
 
 from __future__ import annotations

@@ -174,3 +174,4 @@ def test_adversarial_records_from_sdk_and_server_are_read_by_every_reader(live_s
     assert MARKER_KEY in json.dumps(bodies[f"/api/sessions/{sdk_sid}"])
     assert "srv \ufffd hostile" in bodies["/"]
     assert "sdk hostile" in bodies["/"]
+    assert any(path.startswith("/compare?") for path in bodies)  # the comparison page rendered them too
