@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from .core.config import default_spool_dir, resolve
+from .core.delivery.launch import sentrial_http_spec
 from .core.delivery.outbox import Outbox, outbox_path
 from .core.delivery.shipper import ShipperLock, run_process
 
@@ -33,7 +34,7 @@ def _age(seconds: float | None) -> str:
 
 def _cmd_status(args: argparse.Namespace, ctx: Any) -> int:
     folder = _outbox_dir(args)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for path in sorted(glob.glob(os.path.join(folder, "outbox-*.db"))):
         try:
             st = Outbox(path).status()
@@ -81,21 +82,11 @@ def _cmd_ship(args: argparse.Namespace, ctx: Any) -> int:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logging.getLogger("sentrial_integrations").addHandler(handler)
     logging.getLogger("sentrial_integrations").setLevel(logging.INFO)
-    spec = {
-        "kind": "sentrial_http",
-        "base_url": cfg.base_url,
-        "api_key": cfg.api_key,
-        "timeout": cfg.request_timeout,
-        "max_concurrency": cfg.max_concurrency,
-        "max_event_bytes": cfg.max_event_bytes,
-        "http2": cfg.http2,
-        "batch_size": cfg.batch_size,
-        "retry_initial_backoff": cfg.retry_initial_backoff,
-        "retry_max_backoff": min(cfg.retry_max_backoff, 5.0) if args.once else cfg.retry_max_backoff,
-        "idle_exit": 0.0 if args.once else None,
-        "give_up_after": 30.0 if args.once else None,
-        "destination": cfg.base_url,
-    }
+    spec = sentrial_http_spec(cfg)
+    if args.once:  # a drain: leave when empty, or after 30 s without progress
+        spec.update(idle_exit=0.0, give_up_after=30.0, retry_max_backoff=min(cfg.retry_max_backoff, 5.0))
+    else:  # a sidecar: stay
+        spec.update(idle_exit=None, give_up_after=None)
     if ShipperLock.held_by_someone(path):
         print("a shipper is already running for this outbox (see 'sentrial-integrations status')")
         return 0

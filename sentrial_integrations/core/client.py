@@ -145,29 +145,10 @@ class SentrialClient(CompatMixin):
             assert cfg.local_path is not None
             return Recorder(cfg, StoreSink(cfg.local_path), self._warner)
         assert cfg.api_key is not None
-        spec = {
-            "kind": "sentrial_http",
-            "base_url": cfg.base_url,
-            "api_key": cfg.api_key,
-            "timeout": cfg.request_timeout,
-            "max_concurrency": cfg.max_concurrency,
-            "max_event_bytes": cfg.max_event_bytes,
-            "http2": cfg.http2,
-            "destination": cfg.base_url,
-        }
-        return self._outbox_recorder(spec, cfg.destination_key(), None)
+        return self._outbox_recorder(launch.sentrial_http_spec(cfg), cfg.destination_key(), None)
 
     def _outbox_recorder(self, spec: dict[str, Any], key: str, make: Any) -> Recorder:
         cfg = self.config
-        spec = {
-            **spec,
-            "batch_size": cfg.batch_size,
-            "retry_initial_backoff": cfg.retry_initial_backoff,
-            "retry_max_backoff": cfg.retry_max_backoff,
-            "idle_exit": cfg.ship_idle,
-            "give_up_after": cfg.ship_give_up,  # the records stay; the next writer starts a shipper
-            "debug": cfg.debug,
-        }
         path = outbox_path(cfg.resolved_spool_dir(), key)
         mode = launch.choose_delivery(cfg.delivery)
         if mode == "thread":
@@ -188,13 +169,15 @@ class SentrialClient(CompatMixin):
             return
         cfg = self.config
         assert cfg.otlp_endpoint is not None
-        spec = {
-            "kind": "otlp",
-            "endpoint": cfg.otlp_endpoint,
-            "headers": cfg.otlp_headers,
-            "timeout": cfg.request_timeout,
-            "destination": cfg.otlp_endpoint,
-        }
+        spec = launch.shipper_spec(
+            cfg,
+            {
+                "kind": "otlp",
+                "endpoint": cfg.otlp_endpoint,
+                "headers": cfg.otlp_headers,
+                "destination": cfg.otlp_endpoint,
+            },
+        )
 
         def make(spec: dict[str, Any], outbox: Any) -> Any:  # thread mode: built in this process
             return otlp.OTLPExporter(spec["endpoint"], headers=spec.get("headers"), timeout=spec["timeout"])

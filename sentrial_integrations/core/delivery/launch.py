@@ -35,6 +35,36 @@ _STRIP_ENV = (
 )
 
 
+def shipper_spec(cfg: Any, destination: dict[str, Any]) -> dict[str, Any]:
+    """What a shipper needs to deliver one outbox: the destination's settings and the client's tuning."""
+    return {
+        **destination,
+        "timeout": cfg.request_timeout,
+        "batch_size": cfg.batch_size,
+        "retry_initial_backoff": cfg.retry_initial_backoff,
+        "retry_max_backoff": cfg.retry_max_backoff,
+        "idle_exit": cfg.ship_idle,
+        "give_up_after": cfg.ship_give_up,  # the records stay; the next writer starts a shipper
+        "debug": cfg.debug,
+    }
+
+
+def sentrial_http_spec(cfg: Any) -> dict[str, Any]:
+    """The spec of the Sentrial API destination of ``cfg`` (which has an API key)."""
+    return shipper_spec(
+        cfg,
+        {
+            "kind": "sentrial_http",
+            "base_url": cfg.base_url,
+            "api_key": cfg.api_key,
+            "max_concurrency": cfg.max_concurrency,
+            "max_event_bytes": cfg.max_event_bytes,
+            "http2": cfg.http2,
+            "destination": cfg.base_url,
+        },
+    )
+
+
 def choose_delivery(requested: str | None) -> str:
     """``process`` or ``thread`` for ``requested`` (``auto``/None picks by platform and runtime)."""
     if requested in ("process", "thread"):

@@ -278,13 +278,13 @@ class Outbox:
         low = free is not None and free < 64 << 20
         step = 50 if low else 500  # on a nearly full disk: small transactions, the WAL handed back between
 
-        for i in range(0, len(ids), step):
-            chunk = ids[i : i + step]
-            self._tx(
-                lambda c, chunk=chunk: c.execute(
-                    f"DELETE FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk
-                )
+        def remove(chunk: list[int]) -> Callable[[sqlite3.Connection], Any]:
+            return lambda c: c.execute(
+                f"DELETE FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk
             )
+
+        for i in range(0, len(ids), step):
+            self._tx(remove(ids[i : i + step]))
             if low:
                 try:
                     self.reclaim()
