@@ -53,6 +53,13 @@ def every_cli_command(db: str, session_ids: list[str]) -> dict[str, str]:
                 for line in out.splitlines() if "jsonl" in args else [out]:
                     json.loads(line)
             outputs[" ".join(args)] = out
+    for a, b in itertools.pairwise(session_ids):  # diff: exit 1 only means "the steps diverge"
+        for args in (["diff", a, b], ["diff", a, b, "--json"]):
+            code, out, err = run_cli("--db", db, *args)
+            assert code in (0, 1) and "internal error" not in err, (args, err)
+            if "--json" in args:
+                json.loads(out)
+            outputs[" ".join(args)] = out
     return outputs
 
 
