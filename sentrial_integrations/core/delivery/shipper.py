@@ -112,6 +112,9 @@ class Shipper:
     # --- the loop ----------------------------------------------------------------------------------
 
     def run(self) -> None:
+        from ..exporters.sentrial_http import suppress_user_tracing
+
+        suppress_user_tracing()  # what we send is never traced as the application's own requests
         idle_since = progress_at = time.monotonic()
         while not self.stop.is_set():
             try:

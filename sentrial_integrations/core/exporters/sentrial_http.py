@@ -87,6 +87,27 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+def suppress_user_tracing() -> None:
+    """In this thread, tell OpenTelemetry instrumentations (httpx's included) to record nothing.
+
+    Matters only for thread delivery (a shipper process never loads the user's instrumentation). Only
+    when the application already imported OpenTelemetry: we never import it for this.
+    """
+    import sys
+
+    ctx = sys.modules.get("opentelemetry.context")
+    if ctx is None:
+        return
+    try:
+        key = getattr(ctx, "_SUPPRESS_INSTRUMENTATION_KEY", "suppress_instrumentation")
+        ctx.attach(ctx.set_value(key, True))
+        http_key = getattr(ctx, "_SUPPRESS_HTTP_INSTRUMENTATION_KEY", None)
+        if http_key is not None:
+            ctx.attach(ctx.set_value(http_key, True))
+    except Exception:
+        pass
+
+
 def make_client(
     base_url: str,
     headers: dict[str, str],
@@ -164,6 +185,7 @@ class _Pool:
         return results
 
     def _work(self) -> None:
+        suppress_user_tracing()
         while True:
             task = self._tasks.get()
             if task is None:
