@@ -155,6 +155,16 @@ def _clean_column(name: str, v: Any) -> Any:
     return v if t is int or t is float else str(v)
 
 
+_SUMMED = ("prompt_tokens", "completion_tokens", "total_tokens", "cost")
+
+
+def _total(column: str, llm: bool = False) -> str:
+    """SQL for the sum of ``column`` (of LLM calls only if ``llm``): NULL when there is none, and a float
+    rather than SQLite's integer-overflow error when the values are huge (readers clean it up)."""
+    value = f"CASE WHEN type = 'llm_call' THEN {column} END" if llm else column
+    return f"CASE WHEN count({value}) THEN total({value}) END"
+
+
 def _clean_row(row: sqlite3.Row) -> dict[str, Any]:
     return {k: _clean_column(k, row[k]) for k in row.keys()}  # noqa: SIM118 - sqlite3.Row
 
@@ -357,11 +367,12 @@ class Store:
 
     def _close_session(self, conn: sqlite3.Connection, rec: dict[str, Any]) -> None:
         sid = rec["session_id"]
-        sums = conn.execute(
-            "SELECT sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), sum(cost) FROM events"
-            " WHERE session_id = ? AND type = 'llm_call'",
+        sums = conn.execute(  # total(), not sum(): sum() raises on an integer overflow
+            f"SELECT {_total('prompt_tokens')}, {_total('completion_tokens')}, {_total('total_tokens')},"
+            f" {_total('cost')} FROM events WHERE session_id = ? AND type = 'llm_call'",
             (sid,),
         ).fetchone()
+        sums = [_clean_column(k, v) for k, v in zip(_SUMMED, sums, strict=True)]
         row = conn.execute("SELECT started_at FROM sessions WHERE id = ?", (sid,)).fetchone()
         ended = rec.get("ts") or time.time()
         duration = rec.get("duration_ms")
@@ -565,10 +576,8 @@ def live_totals(store: Store, session_ids: Iterable[str]) -> dict[str, dict[str,
         marks = ",".join("?" * len(chunk))
         rows = store._query(
             "SELECT session_id,"
-            " sum(CASE WHEN type = 'llm_call' THEN prompt_tokens END),"
-            " sum(CASE WHEN type = 'llm_call' THEN completion_tokens END),"
-            " sum(CASE WHEN type = 'llm_call' THEN total_tokens END),"
-            " sum(CASE WHEN type = 'llm_call' THEN cost END),"
+            f" {_total('prompt_tokens', llm=True)}, {_total('completion_tokens', llm=True)},"
+            f" {_total('total_tokens', llm=True)}, {_total('cost', llm=True)},"
             " max(ts + coalesce(duration_ms, 0) / 1000.0)"
             f" FROM events WHERE session_id IN ({marks}) GROUP BY session_id",
             chunk,

@@ -121,3 +121,28 @@ def test_purge_on_a_hostile_store(hostile_store):
     assert code == 0, err
     left = {s["id"] for s in json.loads(out)}
     assert "neg-ts" not in left and "huge-ts" in left
+
+
+def test_token_sums_past_the_integer_range_neither_break_readers_nor_the_close(tmp_path):
+    db = str(tmp_path / "big.db")
+    store = Store(db)
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "INSERT INTO sessions(id, name, status, started_at) VALUES ('big', 'big', 'running', 1000.0)"
+    )
+    for i in range(3):  # each fits in SQLite's 64-bit integer, their sum does not
+        conn.execute(
+            "INSERT INTO events(id, session_id, seq, type, name, ts, prompt_tokens, total_tokens, cost)"
+            " VALUES (?, 'big', ?, 'llm_call', 'llm:openai:gpt-4o', 1001.0, ?, ?, 0.5)",
+            (f"big.{i}", i, 2**62, 2**62),
+        )
+    conn.execute("UPDATE sessions SET event_count = 3 WHERE id = 'big'")
+    conn.commit()
+    conn.close()
+    outputs = every_cli_command(db, ["big"])
+    assert json.loads(outputs["sessions --json"])[0]["id"] == "big"
+    store.ingest([{"kind": "session_close", "session_id": "big", "status": "success", "ts": 1002.0}])
+    closed = store.get_session("big")
+    assert closed["status"] == "success"
+    assert closed["prompt_tokens"] is None and closed["cost"] == 1.5  # a sum past 2^53 is not a count
+    store.close()
