@@ -233,11 +233,11 @@ def _clean_strings(value: Any, depth: int = 0) -> Any:
     """Parsed JSON with lone surrogates replaced (pydantic refuses them) and nesting cut at MAX_DEPTH."""
     if type(value) is str:
         return value if value.isascii() else clean_text(value)
-    if type(value) is dict or type(value) is list:
+    if isinstance(value, list):
+        return DEPTH_MARKER if depth >= MAX_DEPTH else [_clean_strings(v, depth + 1) for v in value]
+    if isinstance(value, dict):
         if depth >= MAX_DEPTH:
             return DEPTH_MARKER
-        if type(value) is list:
-            return [_clean_strings(v, depth + 1) for v in value]
         return {clean_text(k): _clean_strings(v, depth + 1) for k, v in value.items()}
     return value
 
