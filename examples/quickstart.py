@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from sentrial_integrations import get_client
+from sentrial_integrations import get_client, set_price
 from sentrial_integrations.cli import main as cli
 
 
@@ -29,6 +29,9 @@ def send_reset_link(email: str) -> dict[str, str]:
 
 
 def main() -> str:
+    # Costs come from the genai-prices list when it is installed (every framework extra brings it);
+    # the core install alone has no price list, so the demo names its model's price itself.
+    set_price("gpt-4o-mini", 0.15, 0.60)  # USD per 1M input / output tokens
     client = get_client()  # no SENTRIAL_API_KEY: the embedded store
     with client.session(
         "Support - Password Reset",
