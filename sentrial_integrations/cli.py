@@ -950,9 +950,9 @@ def _replay_sections(e: dict[str, Any]) -> list[tuple[str, str]]:
             f"tokens {fmt_tokens(e.get('prompt_tokens'))} in, {fmt_tokens(e.get('completion_tokens'))} out"
         )
         usage += f"   cost {fmt_cost(e.get('cost'))}"
-        if outp.get("cost_source"):
-            usage += f" ({outp['cost_source']})"
-        elif outp.get("unpriced"):
+        if e.get("cost_source"):
+            usage += f" ({e['cost_source']})"
+        elif e.get("unpriced"):
             usage += " (cost unknown: no price for this model)"
         for key in ("finish_reason", "response_model", "time_to_first_token_ms", "partial"):
             if outp.get(key) is not None:

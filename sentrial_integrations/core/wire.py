@@ -117,6 +117,11 @@ def event_body(
             body["tokenCount"] = rec["total_tokens"]
         if rec.get("cost") is not None:
             body["estimatedCost"] = rec["cost"]
+        # extensions: how the cost was obtained, or that it is unknown (see core/pricing.py)
+        if rec.get("cost_source"):
+            body["costSource"] = rec["cost_source"]
+        if rec.get("unpriced"):
+            body["unpriced"] = True
     if rec.get("span_id"):
         body["spanId"] = rec["span_id"]
     if rec.get("parent_span_id"):
@@ -242,9 +247,8 @@ def record_from_event_body(
             rec["total_tokens"] = tokens.get("total", rec["total_tokens"])
         if rec["cost"] is None and isinstance(out, dict):
             rec["cost"] = out.get("cost_usd")
-        if isinstance(out, dict):
-            rec["cost_source"] = out.get("cost_source") if isinstance(out.get("cost_source"), str) else None
-            rec["unpriced"] = out.get("unpriced") is True
+        rec["cost_source"] = body.get("costSource") if isinstance(body.get("costSource"), str) else None
+        rec["unpriced"] = body.get("unpriced") is True
     else:
         rec["type"] = "tool_call"
     return rec

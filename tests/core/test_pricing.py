@@ -63,9 +63,7 @@ def test_costs_of_current_models_match_the_price_list(local_client):
         expected = _list_price(*call)
         assert expected > 0
         assert event["cost"] == pytest.approx(expected, rel=1e-9), call
-        assert event["cost_source"] == LIST
-        assert event["output"]["cost_source"] == LIST
-        assert "unpriced" not in event["output"]
+        assert event["cost_source"] == LIST and event["unpriced"] is None
         assert event["output"]["cost_usd"] == event["cost"]
     # the list's own numbers for gpt-4o-mini: $0.15 / $0.60 per 1M, cached input $0.075
     assert events[0]["cost"] == pytest.approx((800 * 0.15 + 200 * 0.075 + 500 * 0.60) / 1e6)
@@ -98,9 +96,9 @@ def test_an_unknown_model_is_recorded_unpriced_and_counted(local_client, capsys)
     known, unknown1, unknown2, partial, refused = events
     for e in (unknown1, unknown2, partial):
         assert e["cost"] is None and e["cost_source"] is None
-        assert e["output"]["unpriced"] is True and e["output"]["cost_usd"] is None
+        assert e["output"]["cost_usd"] is None
         assert e["unpriced"] == 1
-    assert "unpriced" not in refused["output"] and refused["unpriced"] is None
+    assert refused["unpriced"] is None
     assert known["cost_source"] == LIST
     s = only_session(store)
     assert s["unpriced_calls"] == 3
@@ -255,3 +253,25 @@ def test_unpriced_calls_reach_the_local_server_and_the_dashboard(tmp_path):
 def test_decimal_free_costs_are_plain_floats(local_client):
     cost, _ = price_call("gpt-4o-mini", "openai", 10, 10)
     assert type(cost) is float and not isinstance(cost, Decimal)
+
+
+def test_cost_provenance_on_the_wire(sentrial_api, tmp_path):
+    client = SentrialClient(api_key="test-key", base_url=sentrial_api.url, spool_path=str(tmp_path / "spool"))
+    try:
+        sid = client.create_session("wire")
+        client.track_llm_call(sid, "gpt-4o-mini", provider="openai", prompt_tokens=100, completion_tokens=10)
+        client.track_llm_call(
+            sid, "acme-private-7b", provider="acme", prompt_tokens=100, completion_tokens=10
+        )
+        client.track_llm_call(sid, "gpt-4o", provider="openrouter", prompt_tokens=1, cost=0.5)
+        client.close_session(sid)
+        assert client.flush(10)
+    finally:
+        client.shutdown(5)
+    priced, unknown, provided = sentrial_api.session_by_name("wire")["events"]
+    assert priced["costSource"] == LIST and "unpriced" not in priced
+    assert priced["estimatedCost"] == pytest.approx(_list_price("gpt-4o-mini", "openai", 100, 10, None, None))
+    assert unknown["unpriced"] is True and "costSource" not in unknown and "estimatedCost" not in unknown
+    assert provided["costSource"] == "provider" and provided["estimatedCost"] == 0.5
+    (close,) = sentrial_api.session_by_name("wire")["closes"]
+    assert close["unpricedCalls"] == 1

@@ -197,7 +197,7 @@ def test_legacy_completions(make_oai, openai_server, local_client):
         "provider": "openai",
         "params": {"max_tokens": 5},
     }
-    cost = round((12 * 0.5 + 5 * 1.5) / 1_000_000, 10)
+    cost = round((12 * 1.5 + 5 * 2.0) / 1_000_000, 10)  # gpt-3.5-turbo-instruct: $1.50 / $2.00 per 1M
     assert pop_timing(event) == expected_output(
         "Hi there",
         tokens={"prompt": 12, "completion": 5, "total": 17},
@@ -220,7 +220,7 @@ def test_legacy_completions_stream_hides_the_usage_chunk(make_oai, openai_server
 
     store = read_store(local_client)
     [event] = store.get_events(only_session(store)["id"])
-    cost = round((12 * 0.5 + 5 * 1.5) / 1_000_000, 10)
+    cost = round((12 * 1.5 + 5 * 2.0) / 1_000_000, 10)  # gpt-3.5-turbo-instruct: $1.50 / $2.00 per 1M
     assert pop_timing(event, ttft=True) == expected_output(
         "Hi there friend",
         tokens={"prompt": 12, "completion": 5, "total": 17},

@@ -155,10 +155,7 @@ class RecordBuilder:
             "tool_calls": self.conv(f.get("tool_calls")),
             "tokens": tokens,
             "cost_usd": cost,
-            "cost_source": source,
         }
-        if unpriced:
-            output["unpriced"] = True
         for key in ("finish_reason", "response_model", "time_to_first_token_ms", "partial"):
             if f.get(key) is not None:
                 output[key] = self.conv(f.get(key))

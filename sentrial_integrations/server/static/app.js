@@ -500,8 +500,8 @@
       if (isNum(tok.cached)) tokens += " · " + fmtInt(tok.cached) + " cached";
       if (isNum(tok.reasoning)) tokens += " · " + fmtInt(tok.reasoning) + " reasoning";
       row("Tokens", tokens);
-      row("Cost", ev.cost === null || ev.cost === undefined ? (out && out.unpriced ? "unknown (no price for this model)" : null) : fmtCost(ev.cost));
-      if (out && out.cost_source) row("Cost source", out.cost_source);
+      row("Cost", ev.cost === null || ev.cost === undefined ? (ev.unpriced ? "unknown (no price for this model)" : null) : fmtCost(ev.cost));
+      if (ev.cost_source) row("Cost source", ev.cost_source);
       if (out) {
         row("Finish reason", out.finish_reason);
         row("First token", isNum(out.time_to_first_token_ms) ? fmtDuration(out.time_to_first_token_ms) : null);
