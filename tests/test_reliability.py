@@ -26,7 +26,6 @@ def test_outage_in_the_middle_of_a_steady_run_loses_and_duplicates_nothing(sentr
     sessions = [client.create_session(f"steady-{n}") for n in range(4)]
     rate, duration, tick = 2_000, 6.0, 0.01
     per_tick = int(rate * tick)
-    worst_call = 0.0
     sent = 0
     start = time.monotonic()
     down = up = False
@@ -38,9 +37,7 @@ def test_outage_in_the_middle_of_a_steady_run_loses_and_duplicates_nothing(sentr
             sentrial_api.come_up()
             up = True
         for _ in range(per_tick):
-            t0 = time.perf_counter()
             client.track_tool_call(sessions[sent % 4], "step", {"i": sent})
-            worst_call = max(worst_call, time.perf_counter() - t0)
             sent += 1
         pause = start + (sent // per_tick) * tick - time.monotonic()
         if pause > 0:
@@ -48,7 +45,8 @@ def test_outage_in_the_middle_of_a_steady_run_loses_and_duplicates_nothing(sentr
     for sid in sessions:
         client.close_session(sid)
     assert client.flush(60)
-    assert worst_call < 0.05, f"a track call took {worst_call * 1000:.1f} ms"  # generous: never waits on I/O
+    # How long a call takes is the benchmarks' business (no timing asserts here: a loaded machine can
+    # deschedule any thread); that a call never waits on I/O is what test_http_delivery shows.
 
     seen: list[int] = []
     for n in range(4):

@@ -22,7 +22,7 @@ from .compat import CompatMixin, apply_legacy_fields, client_options
 from .config import Config, config_warning, is_loopback_url, resolve
 from .delivery import launch
 from .delivery.outbox import outbox_path
-from .log import RateLimitedWarner, enable_debug_output, logger, register_secret
+from .log import RateLimitedWarner, enable_debug_output, logger, register_secret, scrub
 from .recorder import OutboxSink, Recorder, StoreSink
 from .serialize import snapshot
 
@@ -199,7 +199,7 @@ class SentrialClient(CompatMixin):
 
     def __repr__(self) -> str:
         cfg = self.config
-        where = cfg.base_url if cfg.mode == "http" else cfg.local_path
+        where = scrub(cfg.base_url) if cfg.mode == "http" else cfg.local_path  # no URL credentials
         return f"SentrialClient(mode={cfg.mode!r}, destination={where!r}, project_id={cfg.project_id!r})"
 
     # --- misuse ----------------------------------------------------------------------------------

@@ -416,3 +416,11 @@ def test_process_session_is_the_fallback_in_every_thread(local_client):
         assert current_session() is None  # a closed one is never current
     finally:
         set_process_session(None)
+
+
+def test_repr_never_shows_url_credentials(tmp_path):
+    client = SentrialClient(
+        api_key="k-123456", base_url="https://user:hunter2@api.example.com", spool_path=str(tmp_path)
+    )
+    assert "hunter2" not in repr(client) and "api.example.com" in repr(client)
+    client.shutdown(0.1)
