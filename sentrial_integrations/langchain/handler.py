@@ -60,18 +60,23 @@ DECISION_EVENT = "sentrial_decision"
 
 _MANAGER = "langchain_core.callbacks.manager"
 _CONFIG = "langchain_core.runnables.config"
-_split_code: list[Any] = []  # [code of AsyncCallbackManager.on_llm_start], looked up once
+_split_codes: dict[Any, Any] = {}  # code object -> AsyncCallbackManager.on_llm_start's own code
 
 
-def _async_llm_start_code() -> Any:
-    """The code object of the one langchain-core dispatcher that splits inline / other handlers."""
-    if not _split_code:
-        manager = sys.modules.get(_MANAGER)
-        if manager is None:
-            return None
-        fn = getattr(getattr(manager, "AsyncCallbackManager", None), "on_llm_start", None)
-        _split_code.append(getattr(fn, "__code__", None))
-    return _split_code[0]
+def _load_split_codes() -> dict[Any, Any]:
+    """The code objects a read of ``run_inline`` comes from in the one langchain-core dispatcher that
+    splits inline and other handlers: ``AsyncCallbackManager.on_llm_start`` and (Python < 3.12) its
+    list comprehensions. Empty until langchain-core's callbacks manager is imported."""
+    manager = sys.modules.get(_MANAGER)
+    fn = getattr(getattr(manager, "AsyncCallbackManager", None), "on_llm_start", None)
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return {}
+    _split_codes[code] = code
+    for const in code.co_consts:
+        if isinstance(const, type(code)):
+            _split_codes[const] = code
+    return _split_codes
 
 
 class _OwnedSession(Session):
@@ -170,15 +175,14 @@ class SentrialCallbackHandler(BaseCallbackHandler):
         ``AsyncCallbackManager.on_llm_start`` for a manager that also has non-inline handlers: that
         method gives ``on_llm_start`` to the inline handlers *instead of* the others."""
         try:
-            code = _async_llm_start_code()
+            codes = _split_codes or _load_split_codes()
+            frame: Any = sys._getframe(1)
+            code = codes.get(frame.f_code)
             if code is None:
                 return True
-            frame: Any = sys._getframe(1)
-            if frame.f_code is not code:  # Python < 3.12: the list comprehension's own frame
+            while frame is not None and frame.f_code is not code:  # out of the comprehension (< 3.12)
                 frame = frame.f_back
-                if frame is None or frame.f_code is not code:
-                    return True
-            manager = frame.f_locals.get("self")
+            manager = frame.f_locals.get("self") if frame is not None else None
             for handler in getattr(manager, "handlers", ()):
                 if not isinstance(handler, SentrialCallbackHandler) and not handler.run_inline:
                     return False
