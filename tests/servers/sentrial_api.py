@@ -284,6 +284,9 @@ class SentrialAPIServer(LoopbackServer):
             return
 
         with self._cond:
+            if self._epoch != epoch:  # went down after it was read: neither processed nor answered
+                h.close_connection = True
+                return
             reply = self._process(method, path, headers, body, raw is None, size, arrived)
             self._answering += 1  # processed: going down now still answers it (see _before_drop)
             lose = not self._requests[-1]["injected"] and self._lose_next > 0

@@ -248,7 +248,7 @@ class Outbox:
     # --- shipper side ------------------------------------------------------------------------------
 
     def take(self, limit: int, skip_sessions: Iterable[str] = (), skip_ids: Iterable[int] = ()) -> list[Any]:
-        """The oldest records as ``(id, session, body_bytes, created, tries, not_before)`` rows.
+        """The oldest records as ``(id, session, body_bytes, created, tries, not_before, kind)`` rows.
 
         Records of ``skip_sessions`` (waiting for a retry or an id) and ``skip_ids`` (acknowledged,
         their delete still to be written) are left out.
@@ -263,7 +263,7 @@ class Outbox:
         if skip_i:
             where.append(f"id NOT IN ({','.join('?' * len(skip_i))})")
             args.extend(skip_i)
-        sql = "SELECT id, session, body, created, tries, not_before FROM records"
+        sql = "SELECT id, session, body, created, tries, not_before, kind FROM records"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id LIMIT ?"
@@ -320,6 +320,15 @@ class Outbox:
 
         self._tx(run)
         self._bytes = None
+
+    def session_start_row(self, session: str) -> Any:
+        """The waiting ``session_start`` row of ``session`` (shaped like :meth:`take`'s), or None."""
+        rows = self._read(
+            "SELECT id, session, body, created, tries, not_before, kind FROM records "
+            "WHERE session = ? AND kind = 'session_start' ORDER BY id LIMIT 1",
+            (session,),
+        )
+        return rows[0] if rows else None
 
     def has_session_start(self, session: str) -> bool:
         rows = self._read(

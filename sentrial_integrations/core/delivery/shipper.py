@@ -107,6 +107,7 @@ class Shipper:
         self._acked: set[int] = set()  # acknowledged rows whose delete is still to be written
         self._last_prune = 0.0
         self._last_ok: float | None = None  # when the backend last accepted anything
+        self._pull_start: set[str] = set()  # sessions whose start must be fetched ahead of their events
         self._alerts = 0
 
     # --- the loop ----------------------------------------------------------------------------------
@@ -157,16 +158,25 @@ class Shipper:
         waiting = [s for s, t in self._session_backoff.items() if t > now]
         for s in [s for s, t in self._session_backoff.items() if t <= now]:
             del self._session_backoff[s]
-        rows = self.outbox.take(self.batch_size, skip_sessions=waiting[:500])
+        rows = list(self.outbox.take(self.batch_size, skip_sessions=waiting[:500]))
+        if self._pull_start:
+            # Events that another process committed before the session's own start (a child forked
+            # right after create_session): the start goes first, wherever it is in the outbox.
+            have = {r[0] for r in rows}
+            starts = [self.outbox.session_start_row(s) for s in self._pull_start if s not in waiting]
+            self._pull_start.clear()
+            rows = [r for r in starts if r is not None and r[0] not in have] + rows
         if not rows:
             return False
+        # within a session, its start before its other records (commit order across processes may differ)
+        rows.sort(key=lambda r: 0 if r[6] == "session_start" else 1)
         wall = time.time()
         ids: list[int] = []
         records: list[dict[str, Any]] = []
         held: set[str] = set()
         meta: list[tuple[int, float, int]] = []  # (row id, created, tries)
         aside = 0
-        for row_id, session, body, created, tries, not_before in rows:
+        for row_id, session, body, created, tries, not_before, _kind in rows:
             if session in held:
                 continue
             if not_before > wall:  # this session's head waits for its retry time
@@ -244,7 +254,9 @@ class Shipper:
                 progress = True
             elif outcome == WAIT:
                 stopped.add(sid)
-                if wall - created > WAIT_FOR_ID and not self.outbox.has_session_start(sid):
+                if self.outbox.has_session_start(sid):
+                    self._pull_start.add(sid)  # its start is waiting behind it: send that first
+                elif wall - created > WAIT_FOR_ID:
                     self._set_aside(row_id, f"no server id for session {sid} after {WAIT_FOR_ID:.0f} s")
                     dropped += 1
                     progress = True
