@@ -318,7 +318,7 @@ class SentrialAPIServer(LoopbackServer):
         """An outage refuses new requests; a request already processed still gets its answer (a lost
         answer is its own fault: lose_response_next). Drips and hangs are cut, they are not answers."""
         with self._cond:
-            self._cond.wait_for(lambda: self._answering == 0, 2.0)
+            self._cond.wait_for(lambda: self._answering == 0, 10.0)
 
     def _send_mangled(self, h: BaseHandler, how: str, reply: _Reply, interrupt: Any) -> None:
         h.close_connection = True
