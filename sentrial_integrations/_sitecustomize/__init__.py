@@ -176,6 +176,11 @@ def start() -> None:
     from ..core.client import get_client
 
     client = get_client()  # registers the client's exit hook first: ours runs before it
+    if client.config.mode == "local":
+        # Imported now, not first at exit: a first import at exit that runs exec() on a string
+        # (dataclasses, namedtuple) clears CPython's "unhandled KeyboardInterrupt" flag, and a program
+        # stopped by Ctrl-C would exit 1 instead of dying of SIGINT as it does without us.
+        from .. import store  # noqa: F401
     session = client.session(name or _program_name(), metadata)
     session.__enter__()  # current for the main thread (and the tasks / copied contexts it starts)
     from ..core.context import set_process_session
