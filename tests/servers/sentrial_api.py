@@ -284,7 +284,7 @@ class SentrialAPIServer(LoopbackServer):
             return
 
         with self._cond:
-            if self._epoch != epoch:  # went down after it was read: neither processed nor answered
+            if self._epoch != epoch or not self.is_up:  # going or gone down: neither processed nor answered
                 h.close_connection = True
                 return
             reply = self._process(method, path, headers, body, raw is None, size, arrived)

@@ -24,7 +24,7 @@ import httpcore
 import httpx
 
 from .. import wire
-from ..log import RateLimitedWarner
+from ..log import RateLimitedWarner, logger
 from ..model import BULKY_FIELDS
 from ..serialize import dumps, dumps_bytes, fit
 from .base import DROP, OK, REFUSED, RETRY, WAIT, ExportResult, parse_retry_after
@@ -390,6 +390,9 @@ class SentrialHTTPExporter:
                     method, path, content=dumps_bytes(body), headers={"Idempotency-Key": idempotency_key}
                 )
             except httpx.HTTPError as exc:
+                logger.debug(
+                    "Sentrial: %s %s (key %s) failed: %r", method, _route(path), idempotency_key, exc
+                )
                 self._warner.warn(
                     f"transport:{type(exc).__name__}",
                     "Sentrial API unreachable at %s (%s); records are kept and retried",
