@@ -202,6 +202,7 @@ class Run:
         "spans",
         "status",
         "streamed",
+        "user_input",
         "waiting_writer",
         "writers_done",
     )
@@ -220,6 +221,7 @@ class Run:
         self.failure: str | None = None
         self.result: Any = None
         self.streamed: list[str] | None = None
+        self.user_input: str | None = None  # the run's input text: userInput on close
         self.spans: set[str] = set()
         self.kept = 0
         self.emb_calls = 0
@@ -334,6 +336,7 @@ class Tracker:
         if session is None or session.id != target.session_id:
             session = Session(target.client, target.session_id, name)
         run = Run(target.client, session, target.owned)
+        run.user_input = text
         self.last_session_id = run.sid
         rec = SpanRecord(id_, run, None, kind)
         run.root = rec
@@ -855,7 +858,13 @@ class Tracker:
         if run.status == "success" and (run.result is not None or run.streamed is not None):
             output = mp.Lazy(mp.run_output_json, run.result, run.streamed)
         run.result = None
-        run.session.close(run.status, failure_reason=run.failure, output=output, custom_metrics=metrics)
+        run.session.close(
+            run.status,
+            failure_reason=run.failure,
+            output=output,
+            custom_metrics=metrics,
+            user_input=run.user_input,
+        )
 
     # --- response streams (called by .streams) -------------------------------------------------
 

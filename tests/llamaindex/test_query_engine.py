@@ -56,6 +56,7 @@ def test_sync_query(li_client, index):
     assert evs[1]["span_id"].startswith("MockLLM.complete-")  # the innermost call, not predict
     (s,) = sessions(li_client)
     assert s["output"] == "text text text"
+    assert s["user_input"] == "Where is Paris?"  # userInput on the close
 
 
 async def test_async_query(li_client, index):
