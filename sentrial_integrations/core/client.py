@@ -70,8 +70,9 @@ class SentrialClient(CompatMixin):
 
     The official Sentrial SDK's method names and keyword arguments work too (see :mod:`.compat`).
 
-    With an API key the data goes to the Sentrial REST API; with none, to the embedded SQLite store
-    (``local_path``, else ``SENTRIAL_LOCAL_PATH``, else ``.sentrial/sentrial.db``).
+    With an API key the data is committed to a local outbox and a shipper delivers it to the Sentrial
+    REST API; with none, it goes to the embedded SQLite store (``local_path``, else
+    ``SENTRIAL_LOCAL_PATH``, else the nearest ``.sentrial/sentrial.db``, else the per-user store).
     """
 
     def __init__(

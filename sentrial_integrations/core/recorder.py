@@ -58,14 +58,17 @@ class StoreSink:
     kind = "local"
 
     def __init__(self, path: str) -> None:
+        # Imported here, when the client is built, never first at exit: the store module's import runs
+        # code (dataclasses' exec) that clears an unhandled KeyboardInterrupt's exit-by-SIGINT.
+        from ..store import Store
+
         self.path = path
+        self._store_cls = Store
         self._store: Any = None
 
     def _open(self) -> Any:
         if self._store is None:
-            from ..store import Store
-
-            self._store = Store(self.path)
+            self._store = self._store_cls(self.path)
             self._store._conn.execute("PRAGMA busy_timeout=0")  # never wait inside SQLite (fork guard)
         return self._store
 
