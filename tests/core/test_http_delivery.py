@@ -181,9 +181,17 @@ def test_401_keeps_data_and_warns_without_the_key(sentrial_api, tmp_path, caplog
     with client.session("unauthorised") as s:
         s.track_tool_call("t", {"i": 1})
     assert client.persist(10)
-    assert not client.flush(3)
+
+    def told() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "rejected the API key" in r.getMessage()]
+
+    for _ in range(120):  # the shipper process tries, is refused, and tells this process (within 60 s)
+        assert not client.flush(0.5)  # never delivered
+        if told():
+            break
     assert client.stats()["outbox"] == 3  # create, event, close kept in the outbox
-    warnings = [r.getMessage() for r in caplog.records if "rejected the API key" in r.getMessage()]
+    assert not client.flush(2)
+    warnings = told()
     assert len(warnings) == 1 and "wrong-key-123456" not in warnings[0]
     client.shutdown(0.5)
 

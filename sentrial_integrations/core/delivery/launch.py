@@ -113,7 +113,7 @@ class _Handle:
         self.shipper: Shipper | None = None
         self.spawned = 0
         self.failed = False
-        self.starters: list[subprocess.Popen[bytes]] = []
+        self.starters: list[Any] = []  # pids (or Popen objects) of starters not yet reaped
 
 
 _handles: dict[str, _Handle] = {}
@@ -156,33 +156,78 @@ def wake(handle: _Handle) -> None:
 
 
 def _ensure_process(handle: _Handle) -> None:
-    handle.starters = [p for p in handle.starters if p.poll() is None]  # reap the finished starters
+    handle.starters = [p for p in handle.starters if not _finished(p)]  # reap the finished starters
     if handle.starters:
         return  # one is starting a shipper right now
     if ShipperLock.held_by_someone(handle.path):
         return
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sentrial_integrations.core.delivery.shipper", "--detach", handle.path],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=shipper_env(),
-            close_fds=True,
-            start_new_session=True,
-            cwd=os.path.dirname(handle.path) or None,
-        )
-        assert proc.stdin is not None
-        proc.stdin.write(json.dumps(handle.spec).encode())  # the key travels in the pipe, never in argv
-        proc.stdin.close()
         # It forks the shipper and leaves as soon as Python has started; reaped at the next check (not
         # waited for here: the recorder must not spend a Python start-up on it, least of all at exit).
-        handle.starters.append(proc)
+        handle.starters.append(_start(handle))
         handle.spawned += 1
     except Exception as exc:
         logger.warning("Sentrial: cannot start a shipper process (%s); delivering from a thread instead", exc)
         handle.failed = True
         _ensure_thread(handle)
+
+
+def _start(handle: _Handle) -> Any:
+    """Start ``python -m ...shipper --detach OUTBOX`` with the spec on its stdin; a pid or a Popen."""
+    argv = [
+        sys.executable,
+        "-m",
+        "sentrial_integrations.core.delivery.shipper",
+        "--detach",
+        os.path.abspath(handle.path),
+    ]
+    spec = json.dumps(handle.spec).encode()  # the key travels in the pipe, never in argv
+    if hasattr(os, "posix_spawn"):
+        # Not subprocess.Popen: a Popen object still running at exit warns (ResourceWarning) in the
+        # application's output, and this child is ours to reap, quietly.
+        r, w = os.pipe()
+        try:
+            pid = os.posix_spawn(
+                sys.executable,
+                argv,
+                shipper_env(),
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, r, 0),
+                    (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                    (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+                ],
+                setsid=True,
+            )
+        finally:
+            os.close(r)
+        try:
+            os.write(w, spec)
+        finally:
+            os.close(w)
+        return pid
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=shipper_env(),
+        close_fds=True,
+        start_new_session=True,
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(spec)
+    proc.stdin.close()
+    return proc
+
+
+def _finished(starter: Any) -> bool:
+    if isinstance(starter, int):
+        try:
+            pid, _ = os.waitpid(starter, os.WNOHANG)
+        except ChildProcessError:  # reaped by someone else (the application's own os.wait())
+            return True
+        return pid != 0
+    return starter.poll() is not None
 
 
 def _ensure_thread(handle: _Handle) -> None:
