@@ -174,9 +174,7 @@ def test_multiprocessing_fork_workers_deliver(sentrial_api, tmp_path):
         """
         import multiprocessing as mp
         import faulthandler
-        faulthandler.dump_traceback_later(75, exit=True)  # a hang shows every thread's stack, in time
         def work(n):
-            faulthandler.dump_traceback_later(60, exit=True)  # the same in each worker
             with client.session(f"worker-{n}") as s:
                 for i in range(10):
                     s.track_tool_call("t", {"i": i})

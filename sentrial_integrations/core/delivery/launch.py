@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..forksafe import fork_guard
 from ..log import logger
 from .outbox import Outbox
 from .shipper import Shipper, ShipperLock, shipper_from_spec
@@ -181,23 +182,26 @@ def _start(handle: _Handle) -> Any:
         "--detach",
         os.path.abspath(handle.path),
     ]
-    spec = json.dumps(handle.spec).encode()  # the key travels in the pipe, never in argv
+    spec = json.dumps(handle.spec).encode() + b"\n"  # the key travels in the pipe, never in argv
     if hasattr(os, "posix_spawn"):
         # Not subprocess.Popen: a Popen object still running at exit warns (ResourceWarning) in the
         # application's output, and this child is ours to reap, quietly.
         r, w = os.pipe()
         try:
-            pid = os.posix_spawn(
-                sys.executable,
-                argv,
-                shipper_env(),
-                file_actions=[
-                    (os.POSIX_SPAWN_DUP2, r, 0),
-                    (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
-                    (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
-                ],
-                setsid=True,
-            )
+            # Under the fork guard: a fork (multiprocessing, gunicorn) taken while this thread is inside
+            # posix_spawn leaves the child's copy of libc's spawn state locked, and its own spawn hangs.
+            with fork_guard:
+                pid = os.posix_spawn(
+                    sys.executable,
+                    argv,
+                    shipper_env(),
+                    file_actions=[
+                        (os.POSIX_SPAWN_DUP2, r, 0),
+                        (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                        (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+                    ],
+                    setsid=True,
+                )
         finally:
             os.close(r)
         try:
@@ -205,15 +209,16 @@ def _start(handle: _Handle) -> Any:
         finally:
             os.close(w)
         return pid
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=shipper_env(),
-        close_fds=True,
-        start_new_session=True,
-    )
+    with fork_guard:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=shipper_env(),
+            close_fds=True,
+            start_new_session=True,
+        )
     assert proc.stdin is not None
     proc.stdin.write(spec)
     proc.stdin.close()

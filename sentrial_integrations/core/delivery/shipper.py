@@ -433,7 +433,8 @@ def _setup_logging(path: str, debug: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m sentrial_integrations.core.delivery.shipper [--detach] OUTBOX``; the spec on stdin."""
+    """``python -m sentrial_integrations.core.delivery.shipper [--detach] OUTBOX``; the spec on stdin
+    as one line of JSON."""
     args = list(sys.argv[1:] if argv is None else argv)
     detach = "--detach" in args
     args = [a for a in args if a != "--detach"]
@@ -441,7 +442,9 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: shipper [--detach] OUTBOX_PATH  (spec as JSON on stdin)", file=sys.stderr)
         return 2
     path = args[0]
-    spec = json.loads(sys.stdin.read() or "{}")
+    # One line, not "until EOF": a process forked while the writer still held the pipe's write end
+    # keeps it open, and EOF would never come.
+    spec = json.loads(sys.stdin.buffer.readline() or b"{}")
     if detach and hasattr(os, "fork"):
         # The writer that started us waits for this process only; the shipper goes on as a grandchild,
         # so the host never sees it in os.wait() and it outlives the host.
