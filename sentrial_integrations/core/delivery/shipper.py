@@ -272,18 +272,18 @@ class Shipper:
                             f"Sentrial API rejected the API key ({reasons[i].split(':')[0]}); "
                             "records are kept in the outbox and retried; check SENTRIAL_API_KEY"
                         )
+        take_closed = getattr(self.exporter, "take_closed", None)
+        if take_closed is not None:  # before the deletes: once a close is gone, its id is marked done
+            try:
+                self.outbox.mark_closed(take_closed())
+            except Exception:
+                pass
         if done:
             self._last_ok = now
             self._acked.update(done)
             self.delivered += len(done)
             progress = True
             self._flush_deletes()
-        take_closed = getattr(self.exporter, "take_closed", None)
-        if take_closed is not None:
-            try:
-                self.outbox.mark_closed(take_closed())
-            except Exception:
-                pass
         if done or dropped:
             try:
                 self.outbox.add_counts(delivered=len(done), dropped=dropped)
