@@ -36,6 +36,29 @@ def _isolated_env(tmp_path, monkeypatch) -> Iterator[None]:
     if default is not None:
         default.shutdown(2)
     client_module._reset_default_for_tests()
+    _stop_shippers_of(str(tmp_path))
+
+
+def _stop_shippers_of(folder: str) -> None:
+    """Shipper processes of this test's outboxes end with the test: one left retrying a server that is
+    gone could reach the next test's server if the port is reused."""
+    import signal
+
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"sentrial_integrations.core.delivery.shipper" in argv and any(
+            a.startswith(folder.encode()) for a in argv
+        ):
+            try:
+                os.kill(int(entry), signal.SIGTERM)
+            except OSError:
+                pass
 
 
 @pytest.fixture

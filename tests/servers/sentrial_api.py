@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -105,6 +106,7 @@ class SentrialAPIServer(LoopbackServer):
         self._lose_next = 0
         self._mangle: list[tuple[str, str | None]] = []
         self._answering = 0
+        self._instance = os.urandom(3).hex() + "_"
         self.drip_interval = 1.0
 
     def _reset_state(self) -> None:
@@ -471,7 +473,9 @@ class SentrialAPIServer(LoopbackServer):
         if parent is not None and parent not in self._sessions:
             return _Reply(404, _error(404, f"parent session {parent!r} not found"))
         self._session_seq += 1
-        sid = f"sess_{self._session_seq}"
+        # ids unique across server instances, as the real API's are: a shipper left over from another
+        # test that reaches a new server on a reused port gets 404s, never someone else's session
+        sid = f"sess_{self._instance}{self._session_seq}"
         self._sessions[sid] = {"id": sid, "body": body, "closes": [], "events": []}
         return _Reply(
             201,
