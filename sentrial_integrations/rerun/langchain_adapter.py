@@ -20,6 +20,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from . import _patches
+
 _lock = threading.Lock()
 _installed = 0
 _state: dict[str, Any] = {}
@@ -274,8 +276,7 @@ def install_tools() -> bool:
                 orig = cls.__dict__.get(name)
                 if orig is not None:
                     patches.append((cls, name, orig, wrap(orig)))
-        for cls, name, _orig, ours in patches:
-            setattr(cls, name, ours)
+        _patches.apply(patches)
         _tool_patches[:] = patches
         _tools_installed = 1
         return True
@@ -289,7 +290,4 @@ def uninstall_tools() -> None:
         _tools_installed -= 1
         if _tools_installed:
             return
-        for cls, name, orig, ours in _tool_patches:
-            if cls.__dict__.get(name) is ours:
-                setattr(cls, name, orig)
-        _tool_patches.clear()
+        _patches.restore(_tool_patches)

@@ -18,6 +18,8 @@ import importlib.util
 import threading
 from typing import Any
 
+from . import _patches
+
 _lock = threading.Lock()
 _installed = 0
 _class_patches: list[tuple[type, str, Any, Any]] = []
@@ -136,8 +138,7 @@ def install_tools() -> bool:
             orig = FunctionTool.__dict__.get(name)
             if orig is not None:
                 patches.append((FunctionTool, name, orig, wrap(orig)))
-        for cls, name, _orig, ours in patches:
-            setattr(cls, name, ours)
+        _patches.apply(patches)
         _class_patches[:] = patches
         _installed = 1
         return True
@@ -151,10 +152,7 @@ def uninstall_tools() -> None:
         _installed -= 1
         if _installed:
             return
-        for cls, name, orig, ours in _class_patches:
-            if cls.__dict__.get(name) is ours:
-                setattr(cls, name, orig)
-        _class_patches.clear()
+        _patches.restore(_class_patches)
         for tool, attr, fn in _hooked:
             try:
                 setattr(tool, attr, fn)

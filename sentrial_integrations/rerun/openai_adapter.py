@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
+from . import _patches
 from .fingerprint import _NOT_TEXT_BLOCKS, canonical_json
 
 _lock = threading.Lock()
@@ -688,8 +689,7 @@ def install() -> bool:
             new_request, new_send = make(orig_request, orig_send)
             patches.append((api_cls, "request", orig_request, new_request))
             patches.append((send_cls, send_name, orig_send, new_send))
-        for cls, name, _orig, ours in patches:
-            setattr(cls, name, ours)
+        _patches.apply(patches)
         _originals[:] = patches
         _installed = 1
         return True
@@ -704,10 +704,7 @@ def uninstall() -> None:
         _installed -= 1
         if _installed:
             return
-        for cls, name, orig, ours in _originals:
-            if cls.__dict__.get(name) is ours:
-                setattr(cls, name, orig)
-        _originals.clear()
+        _patches.restore(_originals)
 
 
 def installed() -> bool:
