@@ -2,7 +2,7 @@
 site-packages, for ``pip install .`` (and wheels) as well as ``pip install -e .``.
 
 The ``.pth`` line only reads ``SENTRIAL_TRACING`` and returns unless it is set; then it installs the
-LangChain zero-code hook (:data:`sentrial_integrations.langchain.autoload.PTH_LINE`), so
+LangChain zero-code hook (:data:`sentrial_integrations.zerocode.autoload.PTH_LINE`), so
 ``SENTRIAL_TRACING=true python app.py`` records LangChain runs with no change to ``app.py``.
 
 * Regular builds: ``build_py`` writes the file at the root of ``build_lib``, so the wheel installs it
@@ -28,8 +28,8 @@ PTH_NAME = "sentrial_integrations.pth"
 
 
 def pth_content() -> bytes:
-    """The line of :mod:`sentrial_integrations.langchain.autoload` (loaded from source, stdlib only)."""
-    path = os.path.join(HERE, "sentrial_integrations", "langchain", "autoload.py")
+    """The line of :mod:`sentrial_integrations.zerocode.autoload` (loaded from source, stdlib only)."""
+    path = os.path.join(HERE, "sentrial_integrations", "zerocode", "autoload.py")
     spec = importlib.util.spec_from_file_location("_sentrial_autoload", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

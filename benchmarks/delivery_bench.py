@@ -127,8 +127,8 @@ def bare_httpx(url: str, n: int) -> dict[str, Any]:
     """The floor: one httpx keep-alive client posting the same event bodies, one after the other."""
     import httpx
 
-    from sentrial_integrations.core import wire
-    from sentrial_integrations.core.serialize import dumps_bytes
+    from sentrial_integrations.core.exporters import wire
+    from sentrial_integrations.core.record.serialize import dumps_bytes
 
     headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
     with httpx.Client(base_url=url, headers=headers) as http:

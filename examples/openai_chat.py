@@ -85,7 +85,7 @@ def main() -> int:
         print(f"\nSent to the Sentrial API at {sentrial.config.base_url}, session {session.id}")
         return 0
 
-    from sentrial_integrations.store import Store
+    from sentrial_integrations.core.store import Store
 
     store = Store(sentrial.config.local_path)
     print(f"\nRecorded in {sentrial.config.local_path}:")

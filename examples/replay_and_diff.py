@@ -92,7 +92,7 @@ def main() -> None:
 
 
 def client_session_ids(db: str) -> list[str]:
-    from sentrial_integrations.store import Store
+    from sentrial_integrations.core.store import Store
 
     store = Store(db)
     try:

@@ -4,31 +4,31 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .auto import auto_instrument, uninstrument_all
-    from .core.client import SentrialClient, SentrialUsageError, Session, configure, get_client
-    from .core.compat import Interaction, begin
+    from .core.api.client import SentrialClient, SentrialUsageError, Session, configure, get_client
+    from .core.api.compat import Interaction, begin
     from .core.config import SentrialConfigWarning
     from .core.context import current_session
-    from .core.pricing import Price, estimate_cost, set_price
+    from .core.record.pricing import Price, estimate_cost, set_price
     from .rerun import ReplayMismatch, replay
+    from .zerocode.auto import auto_instrument, uninstrument_all
 
 # Every name is imported on first use, so ``import sentrial_integrations`` (and the zero-code ``.pth``
 # line, which imports a submodule) loads nothing but this file: name -> the module that defines it.
 _LAZY = {
-    "SentrialClient": ".core.client",
-    "SentrialUsageError": ".core.client",
-    "Session": ".core.client",
-    "configure": ".core.client",
-    "get_client": ".core.client",
-    "Interaction": ".core.compat",
-    "begin": ".core.compat",
+    "SentrialClient": ".core.api.client",
+    "SentrialUsageError": ".core.api.client",
+    "Session": ".core.api.client",
+    "configure": ".core.api.client",
+    "get_client": ".core.api.client",
+    "Interaction": ".core.api.compat",
+    "begin": ".core.api.compat",
     "SentrialConfigWarning": ".core.config",
     "current_session": ".core.context",
-    "Price": ".core.pricing",
-    "estimate_cost": ".core.pricing",
-    "set_price": ".core.pricing",
-    "auto_instrument": ".auto",
-    "uninstrument_all": ".auto",
+    "Price": ".core.record.pricing",
+    "estimate_cost": ".core.record.pricing",
+    "set_price": ".core.record.pricing",
+    "auto_instrument": ".zerocode.auto",
+    "uninstrument_all": ".zerocode.auto",
     "replay": ".rerun",  # re-run a recorded session (sentrial_integrations.rerun)
     "ReplayMismatch": ".rerun",
 }

@@ -33,7 +33,7 @@ from rich.text import Text
 from . import __version__
 from .core.config import env_flag, store_location
 from .core.files import UnsafeFileError, open_private
-from .store import (
+from .core.store import (
     SessionFilter,
     Store,
     StoreError,
@@ -1445,7 +1445,7 @@ def _add_run(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _cmd_run(args: argparse.Namespace, ctx: Ctx) -> int:
-    from ._sitecustomize import METADATA_VAR, SESSION_VAR
+    from .zerocode.sitecustomize import METADATA_VAR, SESSION_VAR
 
     command = list(args.command or [])
     if command and command[0] == "--":
@@ -1459,7 +1459,7 @@ def _cmd_run(args: argparse.Namespace, ctx: Ctx) -> int:
             raise UsageError(f"--metadata: expected KEY=VALUE, got {item!r} (put the program after --)")
         metadata[key.strip()] = value
     env = dict(os.environ)
-    bootstrap = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_sitecustomize")
+    bootstrap = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zerocode", "sitecustomize")
     old = env.get("PYTHONPATH")
     env["PYTHONPATH"] = bootstrap + (os.pathsep + old if old else "")
     env.pop(SESSION_VAR, None)
@@ -1503,7 +1503,7 @@ def _add_ship(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _add_diff(sub: Any, common: argparse.ArgumentParser) -> None:
-    from .diff import add_command  # the comparison and its rendering live in diff.py
+    from .rerun.diff import add_command  # the comparison and its rendering live in diff.py
 
     add_command(sub, common)
 

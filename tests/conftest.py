@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from sentrial_integrations import SentrialClient
-from sentrial_integrations.core import client as client_module
-from sentrial_integrations.store import Store
+from sentrial_integrations.core.api import client as client_module
+from sentrial_integrations.core.store import Store
 
 try:  # the loopback servers (tests/servers/)
     from tests.servers.fixtures import openai_server, sentrial_api  # noqa: F401

@@ -25,8 +25,8 @@ import pytest
 from sentrial_integrations import SentrialClient
 from sentrial_integrations import cli as cli_module
 from sentrial_integrations.cli import fmt_cost, fmt_ms, main, parse_duration, parse_when, percentile
-from sentrial_integrations.core import client as client_module
-from sentrial_integrations.store import Store
+from sentrial_integrations.core.api import client as client_module
+from sentrial_integrations.core.store import Store
 
 SNAPSHOT = Path(__file__).parent / "cli" / "show_timeline.txt"
 T0 = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from sentrial_integrations.store import Store
+from sentrial_integrations.core.store import Store
 from tests.readers import every_cli_command, run_cli
 
 

@@ -15,8 +15,8 @@ import pytest
 
 from sentrial_integrations import SentrialClient, SentrialConfigWarning
 from sentrial_integrations.core import config as C
-from sentrial_integrations.langchain import autoload
-from sentrial_integrations.store import Store
+from sentrial_integrations.core.store import Store
+from sentrial_integrations.zerocode import autoload
 from tests.conftest import only_session, read_store
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from sentrial_integrations.store import Store
+from sentrial_integrations.core.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 README_TEXT = (REPO / "README.md").read_text(encoding="utf-8")

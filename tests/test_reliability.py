@@ -9,7 +9,7 @@ import time
 import tracemalloc
 
 from sentrial_integrations import SentrialClient
-from sentrial_integrations.store import SessionFilter
+from sentrial_integrations.core.store import SessionFilter
 from tests.conftest import read_store
 
 

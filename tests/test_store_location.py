@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from sentrial_integrations.store import Store
+from sentrial_integrations.core.store import Store
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="XDG_DATA_HOME is the Linux data directory")
 

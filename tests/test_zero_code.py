@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from sentrial_integrations.store import Store
+from sentrial_integrations.core.store import Store
 from tests.servers.openai_server import ScriptedOpenAIServer, chat
 
 APP = textwrap.dedent(
@@ -297,7 +297,7 @@ def test_existing_sitecustomize_still_runs(tmp_path):
         tmp_path,
         """
         import os, sys
-        import sentrial_integrations.auto as auto
+        import sentrial_integrations.zerocode.auto as auto
         print(os.environ.get("USER_SITECUSTOMIZE"), os.environ.get("SENTRIAL_TRACING"), sorted(auto.instrumented()))
         print("openai" in sys.modules, "langchain_core" in sys.modules)
         """,
@@ -362,8 +362,8 @@ def test_run_usage(tmp_path, argv, code, message):
 def test_import_stays_light():
     code = (
         "import sys, sentrial_integrations as s; "
-        "print(sorted(m for m in ('sentrial_integrations.auto', 'openai', 'langchain_core', 'llama_index.core', "
-        "'opentelemetry.sdk') if m in sys.modules)); print(callable(s.auto_instrument), 'sentrial_integrations.auto' in sys.modules)"
+        "print(sorted(m for m in ('sentrial_integrations.zerocode.auto', 'openai', 'langchain_core', 'llama_index.core', "
+        "'opentelemetry.sdk') if m in sys.modules)); print(callable(s.auto_instrument), 'sentrial_integrations.zerocode.auto' in sys.modules)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout == "[]\nTrue True\n"
@@ -395,9 +395,9 @@ def test_auto_instrument_is_idempotent_and_uninstrument_all_restores(monkeypatch
     from openai.resources.embeddings import Embeddings
 
     from sentrial_integrations import auto_instrument, uninstrument_all
-    from sentrial_integrations.langchain.autoload import process_wide as lc_on
     from sentrial_integrations.llamaindex import is_instrumented as li_on
     from sentrial_integrations.openai import is_instrumented as oa_on
+    from sentrial_integrations.zerocode.autoload import process_wide as lc_on
 
     monkeypatch.delenv("SENTRIAL_TRACING", raising=False)
     originals = (Completions.create, AsyncCompletions.create, Embeddings.create)
@@ -538,7 +538,7 @@ def _venv_over_this_environment(venv: Path) -> tuple[str, str]:
 def test_wheel_ships_the_pth_file(tmp_path):
     import zipfile
 
-    from sentrial_integrations.langchain.autoload import PTH_LINE
+    from sentrial_integrations.zerocode.autoload import PTH_LINE
 
     proc = _pip(sys.executable, "wheel", "-w", str(tmp_path / "dist"), str(_project_copy(tmp_path)))
     assert proc.returncode == 0, proc.stderr

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from .pricing import Price
+from .record.pricing import Price
 
 DEFAULT_BASE_URL = "https://api.sentrial.com"
 DEFAULT_DIR = ".sentrial"

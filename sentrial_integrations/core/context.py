@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .client import Session
+    from .api.client import Session
 
 _current_session: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
     "sentrial_current_session", default=None

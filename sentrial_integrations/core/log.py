@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import threading
 import time
 from typing import Any
 
-from .redact import redact_text
+from .record.redact import redact_text
 
 logger = logging.getLogger("sentrial_integrations")
 
@@ -111,3 +112,61 @@ class RateLimitedWarner:
     def reset(self) -> None:
         with self._lock:
             self._last.clear()
+
+
+# --- our own failures: one guard, one limiter -----------------------------------------------------
+
+#: The one rate limiter for internal errors, shared by the client and every translator.
+internal_warner = RateLimitedWarner()
+
+
+def report_internal(where: str, exc: BaseException) -> None:
+    """Our own failure in ``where``: one warning per place (then at most one a minute, with a count),
+    never raised into the caller's code."""
+    try:
+        internal_warner.warn(
+            f"internal:{where}",
+            "Sentrial: internal error in %s: %r (nothing was raised to your code)",
+            where,
+            exc,
+        )
+    except Exception:  # logging itself failed: there is nobody left to tell
+        pass
+
+
+class guard:
+    """``with guard("LangChain handler on_tool_start"):`` — an ``Exception`` raised inside the block is
+    reported (:func:`report_internal`) and swallowed; ``BaseException`` (KeyboardInterrupt, SystemExit,
+    cancellation) passes through. Stateless, so one instance per place can be built once and reused from
+    every thread (modelled on sentry-python's ``capture_internal_exceptions()``)."""
+
+    __slots__ = ("where",)
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def __enter__(self) -> guard:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or not isinstance(exc, Exception):
+            return False
+        report_internal(self.where, exc)
+        return True
+
+
+def guarded(where: str, default: Any = None) -> Any:
+    """Decorator form of :class:`guard`: the function returns ``default`` instead of raising."""
+
+    def decorate(fn: Any) -> Any:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                report_internal(where, exc)
+                return default
+
+        return wrapper
+
+    return decorate

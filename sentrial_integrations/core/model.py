@@ -21,16 +21,50 @@ SQLite store and the local server understand::
 from __future__ import annotations
 
 import traceback
-from typing import Any
+from typing import Any, TypedDict
 
 SESSION_START = 1
 EVENT = 2
 SESSION_CLOSE = 3
 MARKER = 4
 
-EVENT_TYPES = ("tool_call", "decision", "llm_call", "error", "state_change")
-STATUSES = ("success", "failure", "error", "timeout", "abandoned")
-OPEN_STATUS = "running"
+# --- event types ----------------------------------------------------------------------------------
+TOOL_CALL = "tool_call"
+DECISION = "decision"
+LLM_CALL = "llm_call"
+ERROR = "error"
+STATE_CHANGE = "state_change"
+EVENT_TYPES = (TOOL_CALL, DECISION, LLM_CALL, ERROR, STATE_CHANGE)
+
+# --- session statuses ------------------------------------------------------------------------------
+SUCCESS = "success"
+FAILURE = "failure"
+TIMEOUT = "timeout"
+ABANDONED = "abandoned"
+#: the statuses a session closes with (``ERROR`` doubles as the event type's name)
+STATUSES = (SUCCESS, FAILURE, ERROR, TIMEOUT, ABANDONED)
+#: what readers show for a session that has not closed yet
+RUNNING = "running"
+#: every status a reader can show, in the order the CLI and the dashboard list them
+ALL_STATUSES = (RUNNING, *STATUSES)
+
+# --- metadata keys that translators write and exporters / readers read ------------------------------
+#: ``metadata["kind"]`` on a ``tool_call`` event says what the call stands for
+META_KIND = "kind"
+#: a retriever's call (a LangChain retriever run, a LlamaIndex retrieval); OTLP exports it as ``retrieval``
+KIND_RETRIEVAL = "retrieval"
+#: ``metadata["operation"]`` on an ``llm_call`` event: the API operation (``chat.completions.create``)
+META_OPERATION = "operation"
+#: operations that are not chat: an ``embeddings.*`` prefix, and the legacy text completion
+OP_EMBEDDINGS_PREFIX = "embeddings"
+OP_TEXT_COMPLETION = "completions.create"
+#: ``metadata["integration"]`` / ``["framework"]``: which translator opened a session
+META_INTEGRATION = "integration"
+META_FRAMEWORK = "framework"
+
+#: message ``role`` / ``type`` values translators record -> chat roles (LangChain records message
+#: types: ``human``, ``ai``, ``AIMessageChunk``, ``function``)
+MESSAGE_ROLES = {"human": "user", "ai": "assistant", "AIMessageChunk": "assistant", "function": "tool"}
 
 # Bulky fields that may be cut to respect the per-event size cap.
 BULKY_FIELDS = (
@@ -45,6 +79,67 @@ BULKY_FIELDS = (
     "user_input",
     "assistant_output",
 )
+
+
+class SessionStartRecord(TypedDict, total=False):
+    kind: str  # "session_start"
+    session_id: str
+    name: str
+    agent_name: str | None
+    user_id: str | None
+    parent_session_id: str | None
+    metadata: dict[str, Any] | None
+    project_id: str | None
+    ts: float
+
+
+class EventRecord(TypedDict, total=False):
+    kind: str  # "event"
+    id: str
+    session_id: str
+    seq: int
+    type: str  # one of EVENT_TYPES
+    name: str
+    ts: float
+    duration_ms: float | None
+    span_id: str | None
+    parent_span_id: str | None
+    input: Any
+    output: Any
+    error: dict[str, Any] | None
+    reasoning: str | None
+    metadata: dict[str, Any] | None
+    model: str | None
+    provider: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+    cost: float | None
+    cost_source: str | None
+    unpriced: bool
+    decision: Any
+    alternatives: Any
+    confidence: float | None
+
+
+class SessionCloseRecord(TypedDict, total=False):
+    kind: str  # "session_close"
+    session_id: str
+    seq: int
+    status: str  # one of STATUSES
+    ts: float
+    duration_ms: float | None
+    output: Any
+    user_input: Any
+    assistant_output: Any
+    failure_reason: str | None
+    custom_metrics: dict[str, Any] | None
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost: float
+    unpriced_calls: int
+    event_count: int
 
 
 def event_id(session_id: str, seq: int) -> str:

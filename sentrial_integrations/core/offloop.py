@@ -24,7 +24,7 @@ def prepare_default_client() -> None:
     """Create the default client now (see :func:`~sentrial_integrations.get_client`), unless it exists
     or this thread runs an event loop. Never raises."""
     try:
-        from . import client
+        from .api import client
 
         if client._default is not None or on_event_loop():
             return

@@ -60,7 +60,7 @@ class StoreSink:
     def __init__(self, path: str) -> None:
         # Imported here, when the client is built, never first at exit: the store module's import runs
         # code (dataclasses' exec) that clears an unhandled KeyboardInterrupt's exit-by-SIGINT.
-        from ..store import Store
+        from .store import Store
 
         self.path = path
         self._store_cls = Store

@@ -34,9 +34,9 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from ..core import client as _client_module
 from ..core import context as _ctx
-from ..core.client import SentrialClient, Session, get_client
+from ..core.api import client as _client_module
+from ..core.api.client import SentrialClient, Session, get_client
 from ..core.context import (
     LLMClaim,
     current_session,
@@ -45,9 +45,9 @@ from ..core.context import (
     reset_current_span,
     set_current_span,
 )
-from ..core.llm import decision_from_tool_calls
 from ..core.log import RateLimitedWarner
 from ..core.offloop import prepare_default_client
+from ..core.record.llm import decision_from_tool_calls
 from . import mapping as _m
 
 __all__ = ["SentrialCallbackHandler"]

@@ -13,10 +13,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, cast
 
-from ..core.client import SentrialClient, Session
+from ..core.api.client import SentrialClient, Session
 from ..core.config import env_flag
-from ..core.importhook import when_imported
-from . import autoload
+from ..zerocode import autoload
+from ..zerocode.importhook import when_imported
 from .handler import DECISION_EVENT, SentrialCallbackHandler
 
 # Nothing of LangChain's beyond what the handler class needs (``langchain_core.callbacks.base``) is

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..core.llm import normalize_tool_calls, normalize_usage
-from ..core.serialize import Owned
+from ..core.record.llm import normalize_tool_calls, normalize_usage
+from ..core.record.serialize import Owned
 
 _ROLES = {
     "human": "user",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ..core.client import SentrialClient
+from ..core.api.client import SentrialClient
 from .tracker import LlamaClasses, Tracker
 
 # --- the handlers on the dispatcher and instrument() / uninstrument() ----------------------------------

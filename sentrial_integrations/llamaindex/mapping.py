@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..core.llm import normalize_tool_calls, normalize_usage
+from ..core.record.llm import normalize_tool_calls, normalize_usage
 
 #: LlamaIndex ``class_name()`` values (lower-cased, without an ``llm`` suffix) → provider names.
 _PROVIDERS = {

@@ -33,12 +33,12 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from ..core import context as ctx
-from ..core.client import SentrialClient, Session
+from ..core.api.client import SentrialClient, Session
 from ..core.context import LLMClaim, close_llm_claim, current_session, open_llm_claim, peek_llm_claim
-from ..core.llm import decision_from_tool_calls, normalize_tool_calls
 from ..core.log import RateLimitedWarner
+from ..core.record.llm import decision_from_tool_calls, normalize_tool_calls
+from ..core.record.serialize import snapshot
 from ..core.runs import open_run
-from ..core.serialize import snapshot
 from . import mapping as mp
 from .streams import StreamState, wrap_async, wrap_sync
 

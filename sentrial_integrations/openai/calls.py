@@ -15,10 +15,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..core.client import get_client
+from ..core.api.client import get_client
 from ..core.config import FALSE_VALUES, TRUE_VALUES, config_warning
 from ..core.context import current_session, current_span_id, take_llm_claim
-from ..core.llm import decision_from_tool_calls
+from ..core.record.llm import decision_from_tool_calls
 from ._errors import internal_error
 from .mapping import (
     RESULT_MAPPERS,
@@ -33,7 +33,7 @@ from .mapping import (
 from .streams import is_raw_response, is_stream, watch_raw, watch_stream
 
 if TYPE_CHECKING:
-    from ..core.client import SentrialClient
+    from ..core.api.client import SentrialClient
 
 _perf = time.perf_counter
 _now = time.time

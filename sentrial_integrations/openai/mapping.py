@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..core.llm import normalize_tool_calls, normalize_usage
+from ..core.record.llm import normalize_tool_calls, normalize_usage
 
 try:  # the SDK's "argument not given" markers (omit / NOT_GIVEN)
     from openai._types import NotGiven, Omit

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from openai import AsyncStream, Stream
 
-from ..core.llm import normalize_tool_calls
+from ..core.record.llm import normalize_tool_calls
 from ._errors import internal_error
 from .mapping import RESULT_MAPPERS, Result, chat_result, openai_usage, responses_result, responses_tool_calls
 

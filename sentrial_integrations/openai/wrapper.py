@@ -31,7 +31,7 @@ from .calls import Options, Target, call_async, call_sync, internal_error
 from .mapping import OPS, Op
 
 if TYPE_CHECKING:
-    from ..core.client import SentrialClient
+    from ..core.api.client import SentrialClient
 
 T = TypeVar("T")
 

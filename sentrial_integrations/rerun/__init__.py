@@ -263,7 +263,7 @@ class Replay:
         return self
 
     def _open_session(self) -> None:
-        from ..core.client import get_client
+        from ..core.api.client import get_client
         from ..core.context import set_current_session
 
         client = self._client or get_client()

@@ -27,7 +27,7 @@ class ReplayFixture:
     """What ``sentrial_replay`` gives a test: call it like :func:`sentrial_integrations.replay`."""
 
     def __init__(self, directory: str) -> None:
-        from ..core.client import SentrialClient
+        from ..core.api.client import SentrialClient
 
         self.store_path = f"{directory}/sentrial-replay.db"
         self.client = SentrialClient(
@@ -44,7 +44,7 @@ class ReplayFixture:
         return rp
 
     def _store(self) -> Any:
-        from ..store import Store
+        from ..core.store import Store
 
         if not self.client.flush(30):
             raise AssertionError("sentrial_replay: the re-run was not written to the store in 30 s")
@@ -70,8 +70,8 @@ class ReplayFixture:
             store.close()
 
     def diff(self, rp: Any) -> dict[str, Any]:
-        """:func:`sentrial_integrations.diff.diff_sessions` of the recording (A) and the re-run (B)."""
-        from ..diff import diff_sessions
+        """:func:`sentrial_integrations.rerun.diff.diff_sessions` of the recording (A) and the re-run (B)."""
+        from .diff import diff_sessions
 
         session = self.session(rp)
         return diff_sessions(rp.recording.session, rp.recording.events, session, self.events(rp))

@@ -127,7 +127,7 @@ def _is_jsonl(text: str) -> bool:
 
 
 def _read_store(ref: str, store_path: str) -> Recording:
-    from ..store import Store, StoreError
+    from ..core.store import Store, StoreError
 
     if not os.path.exists(store_path):
         raise ReplayError(f"no session {ref!r}: there is no Sentrial store at {store_path}")

@@ -52,14 +52,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..core import wire
 from ..core.config import default_local_path, is_loopback_url
+from ..core.exporters import wire
 from ..core.record.normalize import DEPTH_MARKER, MAX_DEPTH, clean_text, clean_value, normalize_record
-from ..store import SessionFilter, Store, StoreError
+from ..core.store import SessionFilter, Store, StoreError
 from . import compare, pages, schema
 
 try:  # read-only helper added to store.py for the CLI; the list works without it (no live totals)
-    from ..store import live_totals as _live_totals
+    from ..core.store import live_totals as _live_totals
 except ImportError:  # pragma: no cover
     _live_totals = None  # type: ignore[assignment]
 
@@ -639,7 +639,7 @@ def create_app(
     ``body_timeout_s``: an ingestion body not fully received within this many seconds gets a 408.
     ``allowed_hosts``: Host header names accepted (loopback names by default, which defeats DNS
     rebinding); None accepts any, for a server bound to a network interface.
-    Raises :class:`~sentrial_integrations.store.StoreError` if the store cannot be opened.
+    Raises :class:`~sentrial_integrations.core.store.StoreError` if the store cannot be opened.
     """
     store = Store(db_path)
     state = _State(store, api_key, max_body_bytes, body_timeout_s)

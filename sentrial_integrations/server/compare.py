@@ -1,5 +1,5 @@
 """The compare page: ``/compare?a=<session>&b=<session>`` — two sessions' steps aligned side by side
-(:func:`sentrial_integrations.diff.diff_sessions`), the first divergence, the text / JSON diffs of
+(:func:`sentrial_integrations.rerun.diff.diff_sessions`), the first divergence, the text / JSON diffs of
 changed steps and the deltas of tokens, cost and duration. Without both ids it shows a form.
 
 Server-rendered HTML like the other pages (no script; the stylesheet is ``/static/compare.css``).
@@ -14,7 +14,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from ..diff import diff_sessions
+from ..rerun.diff import diff_sessions
 from . import pages
 from .pages import esc, fmt_cost, fmt_duration, fmt_int, status_badge
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from ..store import SessionFilter
+from ..core.store import SessionFilter
 
 STATIC_DIR = Path(__file__).with_name("static")
 STATUSES = ("running", "success", "failure", "error", "timeout", "abandoned")

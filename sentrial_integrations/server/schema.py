@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..core import wire
+from ..core.exporters import wire
 from ..core.record.normalize import MAX_COST, MAX_DURATION_MS, MAX_SAFE_INT
 
 _CONFIG = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)

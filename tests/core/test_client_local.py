@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from sentrial_integrations import SentrialClient, SentrialUsageError, configure, current_session, get_client
-from sentrial_integrations.core.serialize import CYCLE_MARKER
+from sentrial_integrations.core.record.serialize import CYCLE_MARKER
 from tests.conftest import only_session, read_store
 
 
@@ -171,7 +171,7 @@ def test_concurrent_sessions_from_threads_and_tasks_never_mix(local_client):
         t.join()
     store = read_store(local_client)
     sessions = store.list_sessions(flt=None)
-    from sentrial_integrations.store import SessionFilter
+    from sentrial_integrations.core.store import SessionFilter
 
     sessions = store.list_sessions(SessionFilter(limit=1000))
     assert len(sessions) == 58

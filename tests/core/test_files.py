@@ -9,7 +9,7 @@ import stat
 import pytest
 
 from sentrial_integrations.core.files import UnsafeFileError, check_private, ensure_private_file, open_private
-from sentrial_integrations.store import Store, StoreError
+from sentrial_integrations.core.store import Store, StoreError
 from tests.readers import run_cli
 
 OTHER_UID = 4242

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from sentrial_integrations import SentrialClient
 from sentrial_integrations.core.record.builder import RecordBuilder
-from sentrial_integrations.core.serialize import Limits, snapshot, to_jsonable
-from sentrial_integrations.store import SessionFilter
+from sentrial_integrations.core.record.serialize import Limits, snapshot, to_jsonable
+from sentrial_integrations.core.store import SessionFilter
 from tests.conftest import read_store
 
 MAX_EVENT = 200_000

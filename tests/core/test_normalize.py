@@ -20,7 +20,7 @@ from sentrial_integrations.core.record.normalize import (
     TS_MIN,
     normalize_record,
 )
-from sentrial_integrations.store import Store
+from sentrial_integrations.core.store import Store
 
 text = st.text(st.characters(codec=None, exclude_categories=()), max_size=12)  # incl. lone surrogates
 leaf = st.one_of(
@@ -216,7 +216,7 @@ def test_builder_output_is_already_fully_normalised(payload, other, number):
     from sentrial_integrations.core import model as M
     from sentrial_integrations.core.config import Config
     from sentrial_integrations.core.record.builder import RecordBuilder
-    from sentrial_integrations.core.serialize import snapshot
+    from sentrial_integrations.core.record.serialize import snapshot
 
     builder = RecordBuilder(Config(disabled=True))
     ops = [

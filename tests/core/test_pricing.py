@@ -11,8 +11,8 @@ import pytest
 
 from sentrial_integrations import SentrialClient, set_price
 from sentrial_integrations.cli import main
-from sentrial_integrations.core import pricing
-from sentrial_integrations.core.pricing import Price, find_price, price_call, remove_price
+from sentrial_integrations.core.record import pricing
+from sentrial_integrations.core.record.pricing import Price, find_price, price_call, remove_price
 from tests.conftest import only_session, read_store
 
 LIST = f"genai-prices {genai_prices.__version__}"

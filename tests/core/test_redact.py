@@ -11,8 +11,8 @@ import json
 import logging
 from pathlib import Path
 
-from sentrial_integrations.core.redact import REDACTED, Redactor, is_secret_key, redact_text
-from sentrial_integrations.core.serialize import Converter, Limits
+from sentrial_integrations.core.record.redact import REDACTED, Redactor, is_secret_key, redact_text
+from sentrial_integrations.core.record.serialize import Converter, Limits
 
 CORPUS = json.loads((Path(__file__).with_name("redaction_corpus.json")).read_text(encoding="utf-8"))
 

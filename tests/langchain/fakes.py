@@ -15,7 +15,7 @@ from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.tools import tool
 
-from sentrial_integrations.store import Store
+from sentrial_integrations.core.store import Store
 
 
 class ChatFake(GenericFakeChatModel):

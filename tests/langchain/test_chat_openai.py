@@ -9,7 +9,7 @@ import pytest
 from langchain.agents import create_agent
 from langchain_openai import ChatOpenAI
 
-from sentrial_integrations.core.pricing import estimate_cost
+from sentrial_integrations.core.record.pricing import estimate_cost
 from sentrial_integrations.langchain import SentrialCallbackHandler
 from tests.conftest import only_session, read_store
 from tests.servers.openai_server import chat, error

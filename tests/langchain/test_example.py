@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sentrial_integrations.store import Store
+from sentrial_integrations.core.store import Store
 
 from .fakes import brief
 

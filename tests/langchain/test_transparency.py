@@ -29,7 +29,7 @@ from langchain_core.runnables import RunnableLambda
 from langchain_core.tracers.context import collect_runs
 
 from sentrial_integrations.langchain import SentrialCallbackHandler, tracing
-from sentrial_integrations.langchain.autoload import PTH_LINE
+from sentrial_integrations.zerocode.autoload import PTH_LINE
 from tests.conftest import read_store
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,9 +12,9 @@ from pathlib import Path
 from langchain.agents import create_agent
 
 from sentrial_integrations import get_client
+from sentrial_integrations.core.store import Store
 from sentrial_integrations.langchain import SentrialCallbackHandler, tracing
-from sentrial_integrations.langchain.autoload import PTH_LINE
-from sentrial_integrations.store import Store
+from sentrial_integrations.zerocode.autoload import PTH_LINE
 from tests.conftest import only_session, read_store
 
 from .fakes import ChatEcho, brief, get_weather

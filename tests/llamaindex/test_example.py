@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sentrial_integrations.store import Store
+from sentrial_integrations.core.store import Store
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "llamaindex_query.py"
 

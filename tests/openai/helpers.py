@@ -6,7 +6,7 @@ import asyncio
 import gc
 from typing import Any
 
-from sentrial_integrations.store import Store
+from sentrial_integrations.core.store import Store
 from tests.servers.openai_server import DEFAULT_CHAT_MODEL
 
 # Values the scripted server makes up per request (ids, clocks): everything else must be identical.

@@ -9,8 +9,8 @@ from langchain.agents import create_agent
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 
+from sentrial_integrations.core.store import Store
 from sentrial_integrations.langchain import SentrialCallbackHandler
-from sentrial_integrations.store import Store
 from tests.servers.openai_server import chat
 
 QUESTION = {"messages": [("user", "weather in Paris?")]}

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from sentrial_integrations import SentrialClient
-from sentrial_integrations.diff import align, diff_sessions, json_diff, text_diff
+from sentrial_integrations.rerun.diff import align, diff_sessions, json_diff, text_diff
 
 
 def llm(

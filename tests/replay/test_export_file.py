@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from sentrial_integrations.store import Store
+from sentrial_integrations.core.store import Store
 
 from .conftest import assert_no_server
 from .helpers import FINAL

@@ -7,8 +7,8 @@ import pytest
 from openai._base_client import AsyncAPIClient, SyncAPIClient
 
 from sentrial_integrations import replay
+from sentrial_integrations.core.store import Store
 from sentrial_integrations.rerun import ReplayMismatch
-from sentrial_integrations.store import Store
 from tests.conftest import read_store
 from tests.servers.openai_server import chat
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import uvicorn
 
+from sentrial_integrations.core.store import Store
 from sentrial_integrations.server.app import HEADER_TIMEOUT_S, create_app, uvicorn_options
-from sentrial_integrations.store import Store
 
 API_KEY = "local-test-key"
 

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openapi_spec_validator import validate as validate_openapi
 
-from sentrial_integrations.store import SessionFilter, Store
+from sentrial_integrations.core.store import SessionFilter, Store
 from tests.readers import every_cli_command, every_page, run_cli
 
 from .conftest import API_KEY

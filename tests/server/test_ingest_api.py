@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from sentrial_integrations import SentrialClient
-from sentrial_integrations.core import wire
+from sentrial_integrations.core.exporters import wire
+from sentrial_integrations.core.store import Store
 from sentrial_integrations.server.app import session_id_for
-from sentrial_integrations.store import Store
 
 from .conftest import API_KEY
 

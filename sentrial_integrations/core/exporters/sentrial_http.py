@@ -23,10 +23,10 @@ from typing import Any
 import httpcore
 import httpx
 
-from .. import wire
 from ..log import RateLimitedWarner, logger
 from ..model import BULKY_FIELDS
-from ..serialize import dumps, dumps_bytes, fit
+from ..record.serialize import dumps, dumps_bytes, fit
+from . import wire
 from .base import DROP, OK, REFUSED, RETRY, WAIT, ExportResult, parse_retry_after
 
 USER_AGENT = "sentrial-integrations/0.1 (python)"

@@ -7,10 +7,11 @@ from typing import Any
 from .. import model as M
 from ..config import Config
 from ..log import RateLimitedWarner
-from ..pricing import PROVIDER_SOURCE, price_call
-from ..redact import Redactor
-from ..serialize import TRUNCATION_MARKER, Converter, Limits, fit
+from . import providers
 from .normalize import normalize_record, text_value
+from .pricing import PROVIDER_SOURCE, price_call
+from .redact import Redactor
+from .serialize import TRUNCATION_MARKER, Converter, Limits, fit
 
 
 class RecordBuilder:
@@ -117,7 +118,7 @@ class RecordBuilder:
 
     def _llm(self, rec: dict[str, Any], f: dict[str, Any]) -> None:
         model = self._text(f.get("model")) or "unknown"
-        provider = self._text(f.get("provider")) or _guess_provider(model)
+        provider = self._text(f.get("provider")) or providers.guess(model)
         response_model = self._text(f.get("response_model"))
         pt, ct, tt = (
             _int(f.get("prompt_tokens")),
@@ -249,14 +250,3 @@ def _num(v: Any) -> float | None:
     except (TypeError, ValueError, OverflowError):
         return None
     return f if f == f and f not in (float("inf"), float("-inf")) else None
-
-
-def _guess_provider(model: str) -> str:
-    m = model.lower()
-    if m.startswith(("gpt", "o1", "o3", "o4", "text-embedding", "davinci", "babbage", "chatgpt")):
-        return "openai"
-    if m.startswith("claude"):
-        return "anthropic"
-    if m.startswith("gemini"):
-        return "google"
-    return "unknown"

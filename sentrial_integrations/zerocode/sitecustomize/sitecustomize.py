@@ -34,7 +34,7 @@ def _main() -> None:
     except BaseException as exc:
         error = exc
     try:
-        from sentrial_integrations._sitecustomize import start
+        from sentrial_integrations.zerocode.sitecustomize import start
 
         start()
     except Exception as exc:  # sentrial_integrations not importable by this interpreter, ...

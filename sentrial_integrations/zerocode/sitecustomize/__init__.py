@@ -173,17 +173,17 @@ def start() -> None:
     metadata = _metadata(os.environ.pop(METADATA_VAR, None))
     if name is None and metadata is None:
         return
-    from ..core.client import get_client
+    from ...core.api.client import get_client
 
     client = get_client()  # registers the client's exit hook first: ours runs before it
     if client.config.mode == "local":
         # Imported now, not first at exit: a first import at exit that runs exec() on a string
         # (dataclasses, namedtuple) clears CPython's "unhandled KeyboardInterrupt" flag, and a program
         # stopped by Ctrl-C would exit 1 instead of dying of SIGINT as it does without us.
-        from .. import store  # noqa: F401
+        from ...core import store  # noqa: F401
     session = client.session(name or _program_name(), metadata)
     session.__enter__()  # current for the main thread (and the tasks / copied contexts it starts)
-    from ..core.context import set_process_session
+    from ...core.context import set_process_session
 
     set_process_session(session)  # and for threads the program starts itself
     umbrella = _Umbrella(session)

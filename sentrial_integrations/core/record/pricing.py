@@ -23,6 +23,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from . import providers
+
 log = logging.getLogger("sentrial_integrations")
 
 USER_SOURCE = "user"
@@ -126,18 +128,6 @@ _MEMO_MAX = 4096
 _MISSING: Any = object()
 
 #: our provider names (integrations, LangChain's ls_provider) -> genai-prices provider ids
-_PROVIDER_IDS = {
-    "google_genai": "google",
-    "google_vertexai": "google",
-    "google_anthropic_vertex": "google",
-    "vertexai": "google",
-    "gemini": "google",
-    "azure_openai": "azure",
-    "mistralai": "mistral",
-    "amazon_bedrock": "aws",
-    "bedrock": "aws",
-    "bedrock_converse": "aws",
-}
 
 
 def _memo_clear() -> None:
@@ -179,7 +169,7 @@ def _resolve(gp: Any, provider: str, model: str) -> tuple[str | None, str] | Non
     refs = [model]
     if "/" in model:
         refs.append(model.rsplit("/", 1)[-1])
-    pid = _PROVIDER_IDS.get(provider, provider)
+    pid = providers.price_id(provider)
     candidates: list[str | None] = [pid] if pid and pid != "unknown" else []
     candidates.append(None)  # let genai-prices find the provider from the model name
     found: tuple[str | None, str] | None = None

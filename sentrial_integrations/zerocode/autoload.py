@@ -23,7 +23,7 @@ _OFF = ("", "0", "false", "no", "off")
 #: The line of the ``.pth`` file (``sentrial_integrations.pth`` in site-packages).
 PTH_LINE = (
     "import os; os.environ.get('SENTRIAL_TRACING', '').strip().lower() not in ('', '0', 'false', 'no', 'off') "
-    "and __import__('sentrial_integrations.langchain.autoload', fromlist=['install']).install()"
+    "and __import__('sentrial_integrations.zerocode.autoload', fromlist=['install']).install()"
 )
 
 
@@ -62,7 +62,7 @@ def enabled() -> bool:
 
 def _activate(_module: object = None) -> None:
     try:
-        from . import hook
+        from ..langchain import hook
 
         hook.register()
     except Exception as exc:  # never break the user's import of LangChain
@@ -70,7 +70,7 @@ def _activate(_module: object = None) -> None:
 
 
 def _arm() -> None:
-    from ..core.importhook import when_imported
+    from .importhook import when_imported
 
     when_imported(HOOKS_MODULE, _activate)
 

@@ -20,9 +20,9 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from . import context
-from .log import logger
-from .pricing import estimate_cost
+from .. import context
+from ..log import logger
+from ..record.pricing import estimate_cost
 
 if TYPE_CHECKING:
     from .client import SentrialClient, Session

@@ -422,8 +422,8 @@ def add_command(sub: Any, common: Any) -> None:
 def _load_side(ctx: Any, ref: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     import os
 
-    from .cli import CLIError, session_document, session_json
-    from .rerun.recording import ReplayError, load
+    from ..cli import CLIError, session_document, session_json
+    from .recording import ReplayError, load
 
     if os.path.isfile(ref):
         try:
@@ -447,7 +447,7 @@ def cmd_diff(args: Any, ctx: Any) -> int:
     from rich.table import Table
     from rich.text import Text
 
-    from .cli import fmt_cost, fmt_ms, fmt_tokens
+    from ..cli import fmt_cost, fmt_ms, fmt_tokens
 
     a_session, a_events = _load_side(ctx, args.a)
     b_session, b_events = _load_side(ctx, args.b)

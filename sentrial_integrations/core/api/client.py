@@ -16,15 +16,15 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from . import context
-from . import model as M
+from .. import context
+from .. import model as M
+from ..config import Config, config_warning, is_loopback_url, resolve
+from ..delivery import launch
+from ..delivery.outbox import outbox_path
+from ..log import RateLimitedWarner, enable_debug_output, logger, register_secret, scrub
+from ..record.serialize import snapshot
+from ..recorder import OutboxSink, Recorder, StoreSink
 from .compat import CompatMixin, apply_legacy_fields, client_options
-from .config import Config, config_warning, is_loopback_url, resolve
-from .delivery import launch
-from .delivery.outbox import outbox_path
-from .log import RateLimitedWarner, enable_debug_output, logger, register_secret, scrub
-from .recorder import OutboxSink, Recorder, StoreSink
-from .serialize import snapshot
 
 _time_ns = time.time_ns
 
@@ -159,7 +159,7 @@ class SentrialClient(CompatMixin):
 
     def _add_otlp_recorder(self) -> None:
         try:
-            from .exporters import otlp
+            from ..exporters import otlp
         except ImportError as exc:
             self._warner.warn(
                 "otlp-import",
@@ -782,7 +782,7 @@ def _prepare_thread_delivery(kind: str) -> None:
         return
     _thread_kinds.add(kind)
     if kind == "sentrial_http":
-        from .exporters import sentrial_http  # noqa: F401
+        from ..exporters import sentrial_http  # noqa: F401
 
 
 def _register(client: SentrialClient) -> None:
