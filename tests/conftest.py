@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from sentrial_integrations import SentrialClient
-from sentrial_integrations.core.api import client as client_module
+from sentrial_integrations.core.api import process as client_module
 from sentrial_integrations.core.store import Store
 
 try:  # the loopback servers (tests/servers/)

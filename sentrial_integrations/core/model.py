@@ -20,6 +20,7 @@ SQLite store and the local server understand::
 
 from __future__ import annotations
 
+import os
 import traceback
 from typing import Any, TypedDict
 
@@ -145,6 +146,13 @@ class SessionCloseRecord(TypedDict, total=False):
 def event_id(session_id: str, seq: int) -> str:
     """Client event id: unique because session ids are random, and free to compute."""
     return f"{session_id}.{seq}"
+
+
+def fork_suffix() -> str:
+    """Appended to the event ids of a forked child: events it records into a session inherited from its
+    parent reuse the parent's sequence numbers, and the suffix keeps their ids (idempotency keys) apart.
+    The client (the id ``track_*`` returns) and the record builder (the stored id) both use it."""
+    return f"-{os.getpid()}"
 
 
 def error_info(error: Any, error_type: str | None = None, with_stack: bool = True) -> dict[str, Any] | None:

@@ -24,11 +24,11 @@ def prepare_default_client() -> None:
     """Create the default client now (see :func:`~sentrial_integrations.get_client`), unless it exists
     or this thread runs an event loop. Never raises."""
     try:
-        from .api import client
+        from .api import process
 
-        if client._default is not None or on_event_loop():
+        if process._default is not None or on_event_loop():
             return
-        client.get_client()
+        process.get_client()
     except Exception as exc:  # the first run says so again, where it matters
         import logging
 

@@ -15,7 +15,6 @@ outbox has delivered it.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import time
@@ -175,9 +174,7 @@ class Recorder:
                 pass
         elif isinstance(self.sink, StoreSink):
             self.sink._store = None  # a fresh connection in the child; the parent's is never closed here
-        # events a child records into a session inherited from the parent reuse the parent's
-        # sequence numbers; a suffix keeps their ids (and idempotency keys) distinct
-        self._builder.id_suffix = f"-{os.getpid()}"
+        self._builder.id_suffix = M.fork_suffix()
         self._start_thread()
 
     # --- caller side -------------------------------------------------------------------------------

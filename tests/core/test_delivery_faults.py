@@ -276,7 +276,7 @@ def test_sigterm_arriving_during_the_exit_commit_loses_nothing(sentrial_api, tmp
     proc = run_child(
         """
         import signal
-        from sentrial_integrations.core.api import client as core_client
+        from sentrial_integrations.core.api import process as core_client
         client = make()
         sid = client.create_session("term-at-exit")
         for i in range(5000):

@@ -221,3 +221,52 @@ def test_forked_child_recording_into_the_parents_session_loses_nothing(sentrial_
     assert out.strip() == "CHILD 0", err
     assert sorted(events_of(sentrial_api, "shared")) == [0, 1, 100]
     assert closes_of(sentrial_api, "shared") == ["success"]
+
+
+def test_a_forked_childs_event_ids_are_the_ids_it_stores(tmp_path):
+    """``track_*`` in a forked child returns the id its record carries (``<session>.<seq>-<pid>``),
+    so the id a caller keeps finds the stored event."""
+    db = tmp_path / "local.db"
+    code = textwrap.dedent(
+        f"""
+        import os, sys
+        from sentrial_integrations import SentrialClient
+        client = SentrialClient(local_path={str(db)!r})
+        sid = client.create_session("shared")
+        parent_id = client.track_tool_call(sid, "t", {{"i": 0}})
+        assert client.persist(10)
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            child_id = client.track_tool_call(sid, "t", {{"i": 100}})
+            os.write(w, child_id.encode())
+            os._exit(0 if client.persist(20) else 7)
+        os.close(w)
+        child_id = os.read(r, 200).decode()
+        _, status = os.waitpid(pid, 0)
+        client.close_session(sid)
+        assert client.persist(20)
+        print(sid, parent_id, child_id, os.waitstatus_to_exitcode(status), pid)
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": ROOT},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    sid, parent_id, child_id, child_code, child_pid = proc.stdout.split()
+    assert child_code == "0", proc.stderr
+    assert parent_id == f"{sid}.1"
+    assert child_id == f"{sid}.2-{child_pid}"
+    from sentrial_integrations.core.store import Store
+
+    store = Store(str(db))
+    try:
+        stored = {e["id"]: e for e in store.get_events(sid)}
+    finally:
+        store.close()
+    assert set(stored) == {parent_id, child_id}
+    assert stored[child_id]["input"] == {"i": 100}

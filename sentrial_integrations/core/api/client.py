@@ -1,4 +1,8 @@
-"""The public core API: :class:`SentrialClient`, :class:`Session`, :func:`configure`, :func:`get_client`.
+"""The public core API: :class:`SentrialClient` (:class:`Session` is in :mod:`.session`, the default
+client and the exit/fork/SIGTERM handling in :mod:`.process`; all re-exported here).
+
+One cohesive class, longer than the house's ~500 lines: every ``track_*`` method is a public signature
+with its own checks, and they belong together.
 
 Everything here runs on the caller's thread and does only this: check the call, stamp the time and a
 per-session sequence number, copy mutable containers (bounded), and append an op to the recorder's
@@ -7,10 +11,8 @@ queue. No network, no disk, no serialisation; no exception escapes (except in ``
 
 from __future__ import annotations
 
-import atexit
 import itertools
 import os
-import signal
 import threading
 import time
 from collections import OrderedDict
@@ -24,7 +26,11 @@ from ..delivery.outbox import outbox_path
 from ..log import RateLimitedWarner, enable_debug_output, logger, register_secret, scrub
 from ..record.serialize import snapshot
 from ..recorder import OutboxSink, Recorder, StoreSink
+from . import process
 from .compat import CompatMixin, apply_legacy_fields, client_options
+from .errors import SentrialUsageError
+from .process import configure, get_client
+from .session import Session
 
 _time_ns = time.time_ns
 
@@ -43,10 +49,6 @@ STATUS_ALIASES = {
     "timed_out": "timeout",
     "abandoned": "abandoned",
 }
-
-
-class SentrialUsageError(ValueError):
-    """Raised instead of a warning when the client is in ``strict`` mode."""
 
 
 class _SessionState:
@@ -74,6 +76,9 @@ class SentrialClient(CompatMixin):
     REST API; with none, it goes to the embedded SQLite store (``local_path``, else
     ``SENTRIAL_LOCAL_PATH``, else the nearest ``.sentrial/sentrial.db``, else the per-user store).
     """
+
+    #: "" in the process that made the client; a forked child's suffix (see :func:`model.fork_suffix`)
+    _id_suffix = ""
 
     def __init__(
         self,
@@ -138,7 +143,7 @@ class SentrialClient(CompatMixin):
             self._put = self._make_put()
         else:
             self._put = _discard
-        _register(self)
+        process._register(self)
 
     def _make_recorder(self) -> Recorder:
         cfg = self.config
@@ -153,7 +158,7 @@ class SentrialClient(CompatMixin):
         path = outbox_path(cfg.resolved_spool_dir(), key)
         mode = launch.choose_delivery(cfg.delivery)
         if mode == "thread":
-            _prepare_thread_delivery(spec["kind"])
+            process._prepare_thread_delivery(spec["kind"])
         handle = launch.register(path, spec, mode, make)
         return Recorder(cfg, OutboxSink(path, cfg.spool_max_bytes, handle), self._warner)
 
@@ -404,7 +409,7 @@ class SentrialClient(CompatMixin):
             fields["parent_span_id"] = context.current_span_id()
         seq = next(st.seq)
         self._put((M.EVENT, session_id, seq, _time_ns(), fields))
-        return f"{session_id}.{seq}"
+        return M.event_id(session_id, seq) + self._id_suffix
 
     def track_tool_call(
         self,
@@ -659,7 +664,7 @@ class SentrialClient(CompatMixin):
             return False
         finally:
             self._shutdown_done.set()
-            _unregister(self)
+            process._unregister(self)
 
     def stats(self) -> dict[str, int]:
         """Counters: queued (not yet committed), committed, outbox (waiting for delivery), delivered,
@@ -677,6 +682,7 @@ class SentrialClient(CompatMixin):
         return self._recorder.stats()
 
     def _after_fork_in_child(self) -> None:
+        self._id_suffix = M.fork_suffix()  # the same suffix the child's record builder adds
         if self._recorders and not self._shutdown:
             for r in self._recorders:
                 r.after_fork_in_child()
@@ -687,264 +693,4 @@ def _discard(op: tuple[Any, ...]) -> bool:
     return True
 
 
-class Session:
-    """A handle on one session: ``.id``, ``.track_*`` without the id, ``.close()``; a context manager
-    (sync and async) that makes the session current for every integration inside the block."""
-
-    __slots__ = ("__weakref__", "_token", "client", "closed", "id", "name", "parent_id")
-
-    def __init__(
-        self, client: SentrialClient, session_id: str, name: str, parent_id: str | None = None
-    ) -> None:
-        self.client = client
-        self.id = session_id
-        self.name = name
-        self.parent_id = parent_id
-        self.closed = False
-        self._token: Any = None
-
-    def __repr__(self) -> str:
-        return f"Session(id={self.id!r}, name={self.name!r}, closed={self.closed})"
-
-    def track_tool_call(
-        self, tool_name: str, tool_input: Any = None, tool_output: Any = None, **kw: Any
-    ) -> str | None:
-        return self.client.track_tool_call(self.id, tool_name, tool_input, tool_output, **kw)
-
-    def track_decision(self, reasoning: str, **kw: Any) -> str | None:
-        return self.client.track_decision(self.id, reasoning, **kw)
-
-    def track_llm_call(self, model: str, **kw: Any) -> str | None:
-        return self.client.track_llm_call(self.id, model, **kw)
-
-    def track_error(self, error: BaseException | str | dict[str, Any], **kw: Any) -> str | None:
-        return self.client.track_error(self.id, error, **kw)
-
-    def track_state_change(self, before: Any, after: Any, **kw: Any) -> str | None:
-        return self.client.track_state_change(self.id, before, after, **kw)
-
-    def close(self, status: str = "success", **kw: Any) -> bool:
-        if self.closed:
-            return False
-        ok = self.client.close_session(self.id, status, **kw)
-        if ok:
-            self.closed = True
-        return ok
-
-    def __enter__(self) -> Session:
-        self._token = context.set_current_session(self)
-        return self
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        try:
-            if self._token is not None:
-                context.reset_current_session(self._token)
-                self._token = None
-            if not self.closed:
-                if exc is None:
-                    self.close("success")
-                elif isinstance(exc, Exception):
-                    self.client.track_error(self.id, exc)
-                    self.close("error", failure_reason=f"{type(exc).__name__}: {exc}")
-                else:  # KeyboardInterrupt, SystemExit, asyncio.CancelledError: the run was cut short
-                    self.close("abandoned", failure_reason=f"{type(exc).__name__}")
-        except SentrialUsageError:
-            raise
-        except Exception as err:  # never mask the user's exception with ours
-            self.client._internal(err, "session exit")
-
-    async def __aenter__(self) -> Session:
-        return self.__enter__()
-
-    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        self.__exit__(exc_type, exc, tb)
-
-
-# --- process-wide registry: default client, exit flush, fork, SIGTERM --------------------------------
-
-# Strong references: a client is kept until it is shut down, so what it queued is always committed.
-_clients: dict[int, SentrialClient] = {}
-_registry_lock = threading.Lock()
-_hooks_installed = False
-_default: SentrialClient | None = None
-_default_lock = threading.Lock()
-_exit_lock = threading.Lock()
-_exited_pid = 0
-_exiting = False  # the exit commit is running in this process
-_sigterm_pending = False
-_thread_kinds: set[str] = set()
-
-
-def _prepare_thread_delivery(kind: str) -> None:
-    """Thread delivery runs the network in this process: import what it needs now, on the constructing
-    thread (a fork while a worker holds a module's import lock deadlocks the child)."""
-    if kind in _thread_kinds:
-        return
-    _thread_kinds.add(kind)
-    if kind == "sentrial_http":
-        from ..exporters import sentrial_http  # noqa: F401
-
-
-def _register(client: SentrialClient) -> None:
-    global _hooks_installed
-    with _registry_lock:
-        _clients[id(client)] = client
-        if _hooks_installed:
-            return
-        _hooks_installed = True
-    atexit.register(_at_exit)
-    if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork_in_child)
-    _install_multiprocessing_exit()
-    if client.config.handle_sigterm:
-        _install_sigterm()
-
-
-def _unregister(client: SentrialClient) -> None:
-    with _registry_lock:
-        _clients.pop(id(client), None)
-
-
-def _at_exit() -> None:
-    """Commit what every client queued, within one exit budget for the whole process.
-
-    With process delivery that is all (no network at exit). With thread delivery the shippers in this
-    process then get what is left of the same budget to deliver.
-    """
-    global _exited_pid, _exiting
-    with _exit_lock:
-        if _exited_pid == os.getpid():
-            return
-        _exited_pid = os.getpid()
-    _exiting = True
-    try:
-        _exit_commit()
-    finally:
-        _exiting = False
-        if _sigterm_pending:  # a SIGTERM came while we were committing: die of it now, as asked
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _exit_commit() -> None:
-    clients = list(_clients.values())
-    if not clients:
-        return
-    budget = max(c.config.exit_timeout for c in clients)
-    deadline = time.monotonic() + max(0.0, budget)
-    for client in clients:
-        try:
-            client.shutdown(max(0.0, deadline - time.monotonic()))
-        except Exception:
-            pass
-    handles = launch.thread_handles()
-    for handle in handles:
-        shipper = handle.shipper
-        if shipper is None:
-            continue
-        while time.monotonic() < deadline:
-            try:
-                if shipper.outbox.depth() == 0:
-                    break
-            except Exception:
-                break
-            shipper.wake.set()
-            time.sleep(0.01)
-        shipper.stop.set()
-
-
-def _install_multiprocessing_exit() -> None:
-    """multiprocessing children end with ``os._exit`` (no atexit): commit through its finalizers."""
-    import sys
-
-    util = sys.modules.get("multiprocessing.util")
-    if util is None:
-        return
-    try:
-        util.Finalize(None, _at_exit, exitpriority=100)
-        util.register_after_fork(_MP_SENTINEL, _mp_after_fork)
-    except Exception:
-        pass
-
-
-class _Sentinel:
-    pass
-
-
-_MP_SENTINEL = _Sentinel()
-
-
-def _mp_after_fork(_: object) -> None:
-    # multiprocessing clears its finalizers in a new child, then runs its after-fork hooks: register again
-    import multiprocessing.util as util
-
-    util.Finalize(None, _at_exit, exitpriority=100)
-
-
-def _after_fork_in_child() -> None:
-    global _registry_lock, _default_lock, _exit_lock
-    _registry_lock = threading.Lock()
-    _default_lock = threading.Lock()
-    _exit_lock = threading.Lock()
-    launch.after_fork_in_child()
-    for client in list(_clients.values()):
-        try:
-            client._after_fork_in_child()
-        except Exception:
-            pass
-    _install_multiprocessing_exit()
-
-
-def _install_sigterm() -> None:
-    """Commit on SIGTERM when nobody else handles it, then die of SIGTERM as before."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    try:
-        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-            return
-        signal.signal(signal.SIGTERM, _on_sigterm)
-    except (ValueError, OSError, AttributeError):
-        pass
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    global _sigterm_pending
-    if _exiting:  # the exit commit is running (this handler interrupted it): let it finish first
-        _sigterm_pending = True
-        return
-    if signal.getsignal(signal.SIGTERM) is _on_sigterm:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _at_exit()
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
-def configure(**kwargs: Any) -> SentrialClient:
-    """Set the process-wide default client that integrations use when given none."""
-    global _default
-    old = _default
-    _default = SentrialClient(**kwargs)
-    if old is not None and old is not _default:
-        threading.Thread(target=old.shutdown, name="sentrial-old-client", daemon=True).start()
-    return _default
-
-
-def get_client() -> SentrialClient:
-    """The default client (created from the environment on first use)."""
-    global _default
-    client = _default
-    if client is None:
-        with _default_lock:
-            if _default is None:
-                _default = SentrialClient()
-            client = _default
-    return client
-
-
-def _reset_default_for_tests() -> None:
-    global _default
-    _default = None
-
-
-# Installed at import (when imported on the main thread), so SIGTERM commits even when the first
-# client is created on another thread, where Python does not allow installing a handler.
-_install_sigterm()
+__all__ = ["SentrialClient", "SentrialUsageError", "Session", "configure", "get_client"]
