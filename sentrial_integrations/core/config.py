@@ -166,7 +166,6 @@ class Config:
     # pipeline
     max_queue_size: int = 100_000
     batch_size: int = 500
-    flush_interval: float = 0.2
     exit_timeout: float = 5.0
     request_timeout: float = 10.0
     max_concurrency: int = 8

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from sentrial_integrations import SentrialClient
 from sentrial_integrations.core.record.builder import RecordBuilder
-from sentrial_integrations.core.record.serialize import Limits, snapshot, to_jsonable
+from sentrial_integrations.core.record.serialize import Converter, Limits, snapshot
 from sentrial_integrations.core.store import SessionFilter
 from tests.conftest import read_store
 
@@ -130,7 +130,7 @@ def _walk_floats(value):
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(anything)
 def test_any_value_becomes_valid_bounded_json(value):
-    data = to_jsonable(snapshot(value), Limits(max_string=50_000))
+    data = Converter(Limits(max_string=50_000)).convert(snapshot(value))
     text = json.dumps(data, ensure_ascii=False, allow_nan=False)
     text.encode("utf-8")
     _walk_floats(data)

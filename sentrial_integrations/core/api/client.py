@@ -23,7 +23,7 @@ from .. import model as M
 from ..config import Config, config_warning, is_loopback_url, resolve
 from ..delivery import launch
 from ..delivery.outbox import outbox_path
-from ..log import RateLimitedWarner, enable_debug_output, logger, register_secret, scrub
+from ..log import RateLimitedWarner, enable_debug_output, logger, register_secret, report_internal, scrub
 from ..record.serialize import snapshot
 from ..recorder import OutboxSink, Recorder, StoreSink
 from . import process
@@ -255,9 +255,7 @@ class SentrialClient(CompatMixin):
             raise exc
         if self.config.strict:
             raise exc
-        self._warner.warn(
-            f"internal:{what}", "Sentrial: internal error in %s: %r (nothing raised to you)", what, exc
-        )
+        report_internal(what, exc)
 
     # --- sessions --------------------------------------------------------------------------------
 

@@ -224,16 +224,16 @@ def is_secret_key(key: str) -> bool:
 
 
 class Redactor:
-    """Walks JSON data and masks secrets (and PII when enabled). Values are already JSON-safe."""
+    """Masks secrets (and PII when enabled) in the strings :class:`~.serialize.Converter` meets; the
+    converter also masks the values of secret-looking keys when ``secrets`` is on."""
 
-    def __init__(self, secrets: bool = True, pii: bool = False, extra_patterns: list[str] | None = None):
+    def __init__(self, secrets: bool = True, pii: bool = False):
         self.secrets = secrets
         self.pii = pii
-        self.extra = [re.compile(p) for p in (extra_patterns or [])]
 
     @property
     def active(self) -> bool:
-        return self.secrets or self.pii or bool(self.extra)
+        return self.secrets or self.pii
 
     def text(self, s: str) -> str:
         if self.secrets:
@@ -241,27 +241,4 @@ class Redactor:
         if self.pii:
             for repl, pat in _PII_PATTERNS:
                 s = pat.sub(repl, s)
-        for pat in self.extra:
-            s = pat.sub(REDACTED, s)
         return s
-
-    def __call__(self, value: Any) -> Any:
-        if not self.active:
-            return value
-        return self._walk(value)
-
-    def _walk(self, value: Any) -> Any:
-        t = type(value)
-        if t is str:
-            return self.text(value)
-        if t is dict:
-            out = {}
-            for k, v in value.items():
-                if self.secrets and is_secret_key(k) and v not in (None, "", 0):
-                    out[k] = REDACTED
-                else:
-                    out[k] = self._walk(v)
-            return out
-        if t is list:
-            return [self._walk(v) for v in value]
-        return value

@@ -6,7 +6,7 @@ Two halves with different jobs:
   so that a caller who mutates them after a ``track_*`` call cannot change what gets recorded. It is
   cheap and bounded: depth, item counts and total nodes are capped, and leaves are shared (strings and
   numbers are immutable; other objects are kept by reference and converted later by the worker).
-* :func:`to_jsonable` runs on the pipeline worker. It converts anything (pydantic models, dataclasses,
+* :class:`Converter` runs on the pipeline worker. It converts anything (pydantic models, dataclasses,
   framework objects, bytes, datetimes, enums, NaN, cycles, objects whose ``repr`` raises, lone
   surrogates ...) into JSON-safe data, cutting what is too long with a visible marker. It never raises.
 """
@@ -278,17 +278,6 @@ class Converter:
         return {"bytes": len(b), "base64_prefix": base64.b64encode(b[:cap]).decode("ascii")}
 
 
-def to_jsonable(value: Any, limits: Limits | None = None, redactor: Any = None) -> Any:
-    """Convert ``value`` into JSON-safe data within ``limits`` (redacting on the way). Never raises."""
-    return convert(value, limits or Limits(), redactor)[0]
-
-
-def convert(value: Any, limits: Limits, redactor: Any = None) -> tuple[Any, int]:
-    """Like :func:`to_jsonable`, and also returns an estimate of the JSON size in characters."""
-    conv = Converter(limits, redactor)
-    return conv.convert(value), conv.size
-
-
 _secret_cache: dict[str, bool] = {}
 
 
@@ -311,7 +300,7 @@ def clean_unicode(s: str) -> str:
 
 
 def dumps(data: Any) -> str:
-    """Compact JSON text for data produced by :func:`to_jsonable`."""
+    """Compact JSON text for data produced by :class:`Converter`."""
     if _orjson is not None:
         try:
             return _orjson.dumps(data).decode("utf-8")
