@@ -15,103 +15,38 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..core.api.client import get_client
-from ..core.config import FALSE_VALUES, TRUE_VALUES, config_warning
-from ..core.context import current_session, current_span_id, take_llm_claim
+from ..core import model as M
+from ..core.context import current_span_id, take_llm_claim
+from ..core.log import guard, report_internal
 from ..core.record.llm import decision_from_tool_calls
-from ._errors import internal_error
-from .mapping import (
-    RESULT_MAPPERS,
-    Op,
-    Result,
-    is_unset,
-    known_usage_endpoint,
-    offered_tool_names,
-    provider_of,
-    request_params,
-)
-from .streams import is_raw_response, is_stream, watch_raw, watch_stream
+from ..core.runs import open_run
+from .endpoint import Target
+from .mapping import RESULT_MAPPERS, Op, Result, is_unset, offered_tool_names, request_params
+from .options import Options
+from .raw import is_raw_response, watch_raw
+from .streams import is_stream, watch_stream
 
 if TYPE_CHECKING:
     from ..core.api.client import SentrialClient
+    from ..core.runs import RunTarget
 
 _perf = time.perf_counter
 _now = time.time
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 _USAGE_STREAMS = ("chat", "completions")
+#: set on every traced method (its value: the :class:`~.mapping.Op`), so that it is never traced twice
+MARK = "__sentrial_openai__"
 
 #: True while a traced call runs the SDK method: a traced method reached from inside another one
 #: (``wrap_openai`` on top of ``instrument_openai``, or wrapping twice) only passes through.
 _active: contextvars.ContextVar[bool] = contextvars.ContextVar("sentrial_openai_active", default=False)
 
-
-class Options:
-    """What a ``wrap_openai`` / ``instrument_openai`` call was configured with."""
-
-    __slots__ = ("agent_name", "client", "include_usage", "metadata", "provider", "session_name", "user_id")
-
-    def __init__(
-        self,
-        client: SentrialClient | None = None,
-        *,
-        provider: str | None = None,
-        session_name: str | None = None,
-        agent_name: str | None = None,
-        user_id: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        include_usage: bool | None = None,
-    ) -> None:
-        self.client = client
-        self.provider = provider
-        self.session_name = session_name
-        self.agent_name = agent_name
-        self.user_id = user_id
-        self.metadata = dict(metadata) if metadata else None
-        self.include_usage = include_usage
-
-
-class Target:
-    """Per OpenAI client: its provider name and whether streams may ask for the usage chunk.
-
-    By default they ask only where the endpoint is known to send it only when asked (api.openai.com,
-    Azure OpenAI): elsewhere a server or proxy may send usage on its own, and the chunk we would hide
-    could be one the caller gets without us. ``include_usage=True`` / ``False`` decides instead.
-    """
-
-    __slots__ = ("__weakref__", "provider", "stream_usage")
-
-    def __init__(self, openai_client: Any, opts: Options) -> None:
-        self.provider = opts.provider or provider_of(openai_client)
-        decided = opts.include_usage if opts.include_usage is not None else _env_include_usage()
-        if decided is None:
-            self.stream_usage = known_usage_endpoint(openai_client, provider_of(openai_client))
-        else:
-            self.stream_usage = bool(decided)
-
-
-_ENV_INCLUDE_USAGE = "SENTRIAL_OPENAI_INCLUDE_USAGE"
-_env_warned: set[str] = set()
-
-
-def _env_include_usage() -> bool | None:
-    """``SENTRIAL_OPENAI_INCLUDE_USAGE`` read as every Sentrial boolean; None when unset (or not a
-    boolean: warned once) — then decided per endpoint."""
-    raw = os.environ.get(_ENV_INCLUDE_USAGE)
-    if raw is None or not raw.strip():
-        return None
-    value = raw.strip().lower()
-    if value in TRUE_VALUES:
-        return True
-    if value in FALSE_VALUES:
-        return False
-    if raw not in _env_warned:
-        _env_warned.add(raw)
-        config_warning(
-            f"Sentrial: {_ENV_INCLUDE_USAGE}={raw!r} is not a boolean (use 1/true/yes/on or 0/false/no/off); "
-            "asking for stream usage only on known endpoints"
-        )
-    return None
+_REQUEST = guard("the OpenAI integration (request)")
+_ERROR = guard("the OpenAI integration (error)")
+_CLOSE = guard("the OpenAI integration (session close)")
+_RESPONSE = "the OpenAI integration (response)"
+_RECORD = "the OpenAI integration (record)"
 
 
 def _new_span_id() -> str:
@@ -144,10 +79,10 @@ class LLMCall:
         "model",
         "op",
         "opts",
-        "owned",
         "params",
         "parent_span_id",
         "raw",
+        "run",
         "sid",
         "span_id",
         "start",
@@ -187,29 +122,20 @@ class LLMCall:
         self.params = request_params(kwargs, op.input_key)
 
         # Where to record: an outer layer's claim, else the current session, else a session of our own.
-        self.owned = False
         claim = take_llm_claim()
-        session = claim.session if claim is not None else None
-        if session is not None and not session.closed:
-            self.client: SentrialClient = session.client
-            self.sid: str = session.id
-        else:
-            cur = current_session()
-            if cur is not None:
-                self.client = cur.client
-                self.sid = cur.id
-            else:
-                self.client = opts.client or get_client()
-                meta: dict[str, Any] = {"integration": "openai", "operation": op.name}
-                if opts.metadata:
-                    meta.update(opts.metadata)
-                self.sid = self.client.create_session(
-                    opts.session_name or f"openai.{op.name}",
-                    meta,
-                    agent_name=opts.agent_name,
-                    user_id=opts.user_id,
-                )
-                self.owned = True
+        meta: dict[str, Any] = {M.META_INTEGRATION: "openai", M.META_OPERATION: op.name}
+        if opts.metadata:
+            meta.update(opts.metadata)
+        self.run: RunTarget = open_run(
+            opts.client,
+            opts.session_name or f"openai.{op.name}",
+            claim=claim,
+            metadata=meta,
+            agent_name=opts.agent_name,
+            user_id=opts.user_id,
+        )
+        self.client: SentrialClient = self.run.client
+        self.sid: str = self.run.session_id
         if claim is not None:
             self.span_id = claim.span_id or _new_span_id()
             self.parent_span_id = claim.parent_span_id
@@ -265,27 +191,22 @@ class LLMCall:
             else:
                 self.finish(RESULT_MAPPERS[self.op.kind](result))
         except Exception as exc:
-            internal_error(exc, "response")
+            report_internal(_RESPONSE, exc)
             self.abort()
         return result
 
     def failed(self, exc: BaseException) -> None:
         """The SDK raised ``exc`` (the caller gets that very object)."""
-        try:
+        with _ERROR:
             self.finish(None, error=exc)
-        except Exception as err:
-            internal_error(err, "error")
 
     def abort(self) -> None:
         """Our own code failed: record nothing more, but do not leave our session open."""
         if self.done:
             return
         self.done = True
-        if self.owned:
-            try:
-                self.client.close_session(self.sid, "success")
-            except Exception:
-                pass
+        with _CLOSE:
+            self.run.close(M.SUCCESS)
 
     def finish(
         self,
@@ -308,12 +229,9 @@ class LLMCall:
         try:
             self._record(res, partial, ttft, end, error, gone)
         except Exception as exc:
-            internal_error(exc, "record")
-            if self.owned:
-                try:
-                    self.client.close_session(self.sid, "success")
-                except Exception:
-                    pass
+            report_internal(_RECORD, exc)
+            with _CLOSE:
+                self.run.close(M.SUCCESS)
 
     def _record(
         self,
@@ -329,7 +247,7 @@ class LLMCall:
         provider = self.target.provider
         if res is not None:
             usage = res.usage
-            meta: dict[str, Any] = {"operation": self.op.name}
+            meta: dict[str, Any] = {M.META_OPERATION: self.op.name}
             if res.response_id:
                 meta["response_id"] = res.response_id
             if self.stream:
@@ -373,7 +291,7 @@ class LLMCall:
                     reasoning,
                     decision=decision,
                     alternatives=offered_tool_names(self.tools),
-                    metadata={"operation": self.op.name, "model": self.model},
+                    metadata={M.META_OPERATION: self.op.name, "model": self.model},
                     parent_span_id=span,
                 )
             if res.error is not None:
@@ -386,27 +304,28 @@ class LLMCall:
                 metadata=self._error_metadata(error, duration),
                 parent_span_id=span,
             )
-        if self.owned:
-            if error is not None:
-                if isinstance(error, Exception):
-                    client.close_session(sid, "error", failure_reason=_reason(error))
-                else:
-                    client.close_session(sid, "abandoned", failure_reason=type(error).__name__)
-            elif res is not None and res.error is not None:
-                client.close_session(sid, "error", failure_reason=str(res.error.get("message")))
-            elif gone:
-                client.close_session(
-                    sid,
-                    "abandoned",
-                    failure_reason="the stream was garbage-collected before it was read to the end",
-                    output=res.content if res is not None else None,
-                )
+        run = self.run
+        if not run.owned:
+            return
+        if error is not None:
+            if isinstance(error, Exception):
+                run.close(M.ERROR, failure_reason=_reason(error))
             else:
-                client.close_session(sid, "success", output=res.content if res is not None else None)
+                run.close(M.ABANDONED, failure_reason=type(error).__name__)
+        elif res is not None and res.error is not None:
+            run.close(M.ERROR, failure_reason=str(res.error.get("message")))
+        elif gone:
+            run.close(
+                M.ABANDONED,
+                failure_reason="the stream was garbage-collected before it was read to the end",
+                output=res.content if res is not None else None,
+            )
+        else:
+            run.close(M.SUCCESS, output=res.content if res is not None else None)
 
     def _error_metadata(self, exc: BaseException, duration: float) -> dict[str, Any]:
         meta: dict[str, Any] = {
-            "operation": self.op.name,
+            M.META_OPERATION: self.op.name,
             "model": self.model,
             "provider": self.target.provider,
             "duration_ms": duration,
@@ -431,12 +350,10 @@ def _reason(exc: BaseException) -> str:
 def _begin(
     op: Op, opts: Options, target: Target, kwargs: dict[str, Any]
 ) -> tuple[LLMCall, dict[str, Any]] | None:
-    try:
+    with _REQUEST:
         call = LLMCall(op, opts, target, kwargs)
         return call, call.request_kwargs(kwargs)
-    except Exception as exc:
-        internal_error(exc, "request")
-        return None
+    return None
 
 
 def call_sync(

@@ -19,11 +19,6 @@ try:  # the SDK's "argument not given" markers (omit / NOT_GIVEN)
 except Exception:  # pragma: no cover - very old or very new SDK
     _UNSET = ()
 
-try:
-    from openai.lib.azure import BaseAzureClient as _AzureBase
-except Exception:  # pragma: no cover
-    _AzureBase = None  # type: ignore[assignment,misc]
-
 
 class Op:
     """One SDK method that makes an LLM call and is traced."""
@@ -88,46 +83,6 @@ _NOT_PARAMS = frozenset({"model", "extra_headers", "extra_query", "extra_body", 
 
 def is_unset(value: Any) -> bool:
     return isinstance(value, _UNSET)
-
-
-def provider_of(openai_client: Any) -> str:
-    """``azure`` for Azure clients, the SDK provider's name (e.g. ``bedrock``) if any, else ``openai``."""
-    if _AzureBase is not None and isinstance(openai_client, _AzureBase):
-        return "azure"
-    runtime = getattr(openai_client, "_provider_runtime", None)
-    name = getattr(runtime, "name", None)
-    if isinstance(name, str) and name:
-        return name
-    return "openai"
-
-
-def azure_supports_stream_usage(openai_client: Any) -> bool:
-    """Azure accepts ``stream_options`` from API version 2024-09-01 on (date-named versions sort as text)."""
-    version = getattr(openai_client, "_api_version", None)
-    return isinstance(version, str) and version[:10] >= "2024-09-01"
-
-
-#: Hosts known to send a stream's usage chunk only when ``stream_options.include_usage`` asks for it
-#: (so a usage chunk on a stream we asked for is the one our option caused).
-OPENAI_API_HOSTS = frozenset({"api.openai.com"})
-
-
-def known_usage_endpoint(openai_client: Any, provider: str) -> bool:
-    """May the wrapper ask this client's streams for their usage chunk (and hide it)?
-
-    Only where the endpoint is known to send that chunk only when asked: api.openai.com and Azure
-    OpenAI (API versions that accept ``stream_options``). Other servers and proxies may send usage
-    on their own; there the caller's request is left as it is.
-    """
-    if provider == "azure":
-        return azure_supports_stream_usage(openai_client)
-    if provider != "openai":
-        return False
-    try:
-        host = openai_client.base_url.host
-    except Exception:
-        return False
-    return isinstance(host, str) and host.lower() in OPENAI_API_HOSTS
 
 
 def _schema_name(value: type) -> dict[str, Any]:

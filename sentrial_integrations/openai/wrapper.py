@@ -20,22 +20,29 @@ wrapping an instrumented client, records each call once.
 from __future__ import annotations
 
 import functools
-import importlib
 import threading
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..core.log import guard, report_internal
 from ..core.offloop import prepare_default_client
-from .calls import Options, Target, call_async, call_sync, internal_error
+from .calls import MARK, call_async, call_sync
+from .endpoint import Target
 from .mapping import OPS, Op
+from .options import Options, check_options, takes_options
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ..core.api.client import SentrialClient
+    from .options import OpenAIOptions
 
 T = TypeVar("T")
 
-_MARK = "__sentrial_openai__"
+_WRAP = guard("wrap_openai")
+_UNWRAP = guard("unwrap_openai")
+_COPY = guard("the OpenAI integration (with_options)")
 _CONTAINERS = ("with_raw_response", "with_streaming_response")
 
 
@@ -144,7 +151,7 @@ def _instance_method(
 
         traced = traced_sync
     functools.update_wrapper(traced, resolve())
-    setattr(traced, _MARK, op)
+    setattr(traced, MARK, op)
     return traced
 
 
@@ -178,27 +185,18 @@ def _hook_copy(openai_client: Any, state: _WrapState) -> None:
 
         def copy(*args: Any, _resolve: Callable[[], Callable[..., Any]] = resolve, **kwargs: Any) -> Any:
             new = _resolve()(*args, **kwargs)
-            try:
+            with _COPY:
                 if new is not openai_client:
                     _wrap_instance(new, state.opts, state.is_async)
-            except Exception as exc:
-                internal_error(exc, "with_options")
             return new
 
         functools.update_wrapper(copy, resolve())
         state.set(openai_client, name, copy)
 
 
+@takes_options
 def wrap_openai(
-    openai_client: T,
-    client: SentrialClient | None = None,
-    *,
-    provider: str | None = None,
-    session_name: str | None = None,
-    agent_name: str | None = None,
-    user_id: str | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    include_usage: bool | None = None,
+    openai_client: T, client: SentrialClient | None = None, **options: Unpack[OpenAIOptions]
 ) -> T:
     """Record every LLM call of ``openai_client`` (OpenAI, AsyncOpenAI, Azure or a subclass) as Sentrial
     events, and return that same client. Nothing the caller sees changes.
@@ -212,157 +210,38 @@ def wrap_openai(
     api.openai.com and Azure OpenAI from API version 2024-09-01; elsewhere a stream's usage is recorded
     only if the caller asks for it (or the server sends it). True: ask any endpoint; False: never.
     """
-    try:
+    check_options("wrap_openai", options)
+    with _WRAP:
         is_async = _is_async_client(openai_client)
         if is_async is None:
-            internal_error(TypeError(f"not an OpenAI client: {type(openai_client).__name__}"), "wrap_openai")
+            report_internal("wrap_openai", TypeError(f"not an OpenAI client: {type(openai_client).__name__}"))
             return openai_client
-        opts = Options(
-            client,
-            provider=provider,
-            session_name=session_name,
-            agent_name=agent_name,
-            user_id=user_id,
-            metadata=metadata,
-            include_usage=include_usage,
-        )
-        _wrap_instance(openai_client, opts, is_async)
+        _wrap_instance(openai_client, Options(client, options), is_async)
         if client is None:
             prepare_default_client()  # off the event loop, so that async calls need not build it
-    except Exception as exc:
-        internal_error(exc, "wrap_openai")
     return openai_client
 
 
 def unwrap_openai(openai_client: T) -> T:
     """Undo :func:`wrap_openai` on this client (copies made meanwhile stay wrapped)."""
-    try:
-        with _wrap_lock:
-            state = _wrapped.pop(openai_client, None)
-            if state is None:
-                return openai_client
-            for obj, name, had, old in reversed(state.patches):
-                if had:
-                    setattr(obj, name, old)
-                else:
-                    vars(obj).pop(name, None)
-            # containers built while wrapped hold the traced method: rebuild them around the original
-            helpers = _container_helpers(state.is_async)
-            for op in OPS:
-                try:
-                    resource = _resolve(openai_client, op.path)
-                except Exception:
-                    continue
-                for name, cont in _cached_containers(openai_client, resource, op.path):
-                    current = vars(cont).get(op.method)
-                    if current is not None and hasattr(current, _MARK) and helpers is not None:
-                        setattr(cont, op.method, helpers[name](getattr(resource, op.method)))
-    except Exception as exc:
-        internal_error(exc, "unwrap_openai")
-    return openai_client
-
-
-# --- class level --------------------------------------------------------------------------------
-
-_class_patches: dict[tuple[type, str], tuple[Any, Any]] = {}  # (class, name) -> (original, ours)
-_class_lock = threading.Lock()
-_targets: weakref.WeakKeyDictionary[Any, Target] = weakref.WeakKeyDictionary()
-
-
-def _target_of(openai_client: Any, opts: Options) -> Target:
-    target = _targets.get(openai_client)
-    if target is None:
-        target = _targets[openai_client] = Target(openai_client, opts)
-    return target
-
-
-def _class_method(op: Op, opts: Options, original: Any, is_async: bool) -> Callable[..., Any]:
-    method: Callable[..., Any]
-    if is_async:
-
-        async def method_async(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return await call_async(
-                op, opts, _target_of(self._client, opts), original.__get__(self), args, kwargs
-            )
-
-        method = method_async
-    else:
-
-        def method_sync(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return call_sync(op, opts, _target_of(self._client, opts), original.__get__(self), args, kwargs)
-
-        method = method_sync
-    functools.update_wrapper(method, original)
-    setattr(method, _MARK, op)
-    return method
-
-
-def instrument_openai(
-    client: SentrialClient | None = None,
-    *,
-    provider: str | None = None,
-    session_name: str | None = None,
-    agent_name: str | None = None,
-    user_id: str | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    include_usage: bool | None = None,
-) -> bool:
-    """Trace every OpenAI client of the process (existing and future) by patching the SDK's resource
-    classes. Idempotent: returns False if already instrumented. Options as in :func:`wrap_openai`.
-
-    Raw/streaming containers (``with_raw_response``) that existed before this call keep the
-    untraced method; ``wrap_openai`` also handles those.
-    """
-    opts = Options(
-        client,
-        provider=provider,
-        session_name=session_name,
-        agent_name=agent_name,
-        user_id=user_id,
-        metadata=metadata,
-        include_usage=include_usage,
-    )
-    with _class_lock:
-        if _class_patches:
-            return False
-        _targets.clear()
+    with _UNWRAP, _wrap_lock:
+        state = _wrapped.pop(openai_client, None)
+        if state is None:
+            return openai_client
+        for obj, name, had, old in reversed(state.patches):
+            if had:
+                setattr(obj, name, old)
+            else:
+                vars(obj).pop(name, None)
+        # containers built while wrapped hold the traced method: rebuild them around the original
+        helpers = _container_helpers(state.is_async)
         for op in OPS:
             try:
-                module = importlib.import_module(op.module)
-            except Exception as exc:
-                internal_error(exc, "instrument_openai")
+                resource = _resolve(openai_client, op.path)
+            except Exception:
                 continue
-            for cls_name, is_async in ((op.sync_cls, False), (op.async_cls, True)):
-                cls = getattr(module, cls_name, None)
-                if not isinstance(cls, type):
-                    continue
-                original = vars(cls).get(op.method)
-                if original is None or hasattr(original, _MARK):
-                    continue
-                ours = _class_method(op, opts, original, is_async)
-                setattr(cls, op.method, ours)
-                _class_patches[(cls, op.method)] = (original, ours)
-    if client is None:
-        prepare_default_client()
-    return True
-
-
-def uninstrument_openai() -> bool:
-    """Put back exactly the methods :func:`instrument_openai` replaced; False if it was not active."""
-    with _class_lock:
-        if not _class_patches:
-            return False
-        for (cls, name), (original, ours) in _class_patches.items():
-            if vars(cls).get(name) is ours:
-                setattr(cls, name, original)
-            else:  # someone patched over us: leave their function (it may call ours, which passes through)
-                internal_error(
-                    RuntimeError(f"{cls.__name__}.{name} was replaced by someone else"), "uninstrument"
-                )
-        _class_patches.clear()
-        _targets.clear()
-    return True
-
-
-def is_instrumented() -> bool:
-    return bool(_class_patches)
+            for name, cont in _cached_containers(openai_client, resource, op.path):
+                current = vars(cont).get(op.method)
+                if current is not None and hasattr(current, MARK) and helpers is not None:
+                    setattr(cont, op.method, helpers[name](getattr(resource, op.method)))
+    return openai_client
