@@ -15,29 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..core.record.llm import normalize_tool_calls, normalize_usage
-
-#: LlamaIndex ``class_name()`` values (lower-cased, without an ``llm`` suffix) → provider names.
-_PROVIDERS = {
-    "openai": "openai",
-    "azure_openai": "azure",
-    "azureopenai": "azure",
-    "openai_like": "openai",
-    "openailike": "openai",
-    "anthropic": "anthropic",
-    "bedrock": "bedrock",
-    "bedrock_converse": "bedrock",
-    "gemini": "google",
-    "google_genai": "google",
-    "googlegenai": "google",
-    "vertex": "google",
-    "mistralai": "mistral",
-    "mistral": "mistral",
-    "groq": "groq",
-    "ollama": "ollama",
-    "cohere": "cohere",
-    "mock": "mock",
-    "custom": "custom",
-}
+from ..core.record.providers import canonical
 
 _USAGE_KEYS = ("prompt_tokens", "input_tokens", "completion_tokens", "output_tokens", "total_tokens")
 
@@ -84,7 +62,7 @@ def provider_name(model_dict: Any) -> str | None:
             low = low[: -len(suffix)]
             break
     low = low.strip("_")
-    return _PROVIDERS.get(low, low or None)
+    return canonical(low) or low or None  # ``canonical`` has no name for ``unknown``: kept as it is
 
 
 def query_text(q: Any) -> Any:
@@ -158,13 +136,7 @@ def usage_object(response: Any) -> Any:
 
 def merge_usage(objects: Sequence[Any]) -> dict[str, int | None]:
     """Token counts from the usage objects seen in a call (later non-empty values win)."""
-    out: dict[str, int | None] = {
-        "prompt": None,
-        "completion": None,
-        "total": None,
-        "cached": None,
-        "reasoning": None,
-    }
+    out = normalize_usage(None)  # every count None
     for u in objects:
         try:
             n = normalize_usage(u)
@@ -295,6 +267,7 @@ def tool_output_json(output: Any) -> Any:
 
 
 def nodes_json(nodes: Sequence[Any]) -> list[dict[str, Any]]:
+    """Retrieved ``NodeWithScore``s → ``[{"id", "score"}]`` (attribute reads: cheap on the caller's thread)."""
     out = []
     for n in nodes:
         node = getattr(n, "node", None)

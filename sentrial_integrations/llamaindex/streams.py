@@ -9,12 +9,16 @@ Only iteration and ``close()``/``aclose()`` are forwarded (that is all a respons
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
+from .records import finalize
+
 if TYPE_CHECKING:
-    from .tracker import Run, Tracker
+    import weakref
+
+    from .lifecycle import RunBook
+    from .records import Run
 
 _MAX_TEXT = 100_000  # characters of streamed text kept for the session output
 
@@ -38,52 +42,63 @@ class StreamState:
             self.size += len(item)
 
 
-def wrap_sync(tracker: Tracker, run: Run, gen: Iterator[Any]) -> Generator[Any, None, None]:
+class _Step:
+    """Around one step of a wrapped stream: the run is current (see :meth:`RunBook.stream_enter`)."""
+
+    __slots__ = ("run", "tokens", "tracker")
+
+    def __init__(self, tracker: RunBook, run: Run) -> None:
+        self.tracker = tracker
+        self.run = run
+        self.tokens: Any = None
+
+    def __enter__(self) -> None:
+        self.tokens = self.tracker.stream_enter(self.run)
+
+    def __exit__(self, *exc_info: Any) -> None:
+        tokens, self.tokens = self.tokens, None
+        self.tracker.stream_exit(tokens)
+
+
+def wrap_sync(tracker: RunBook, run: Run, gen: Iterator[Any]) -> Generator[Any, None, None]:
     state = StreamState(run)
     wrapper = _sync_stream(tracker, state, gen)
     _watch(tracker, state, wrapper)
     return wrapper
 
 
-def wrap_async(tracker: Tracker, run: Run, agen: AsyncIterator[Any]) -> AsyncGenerator[Any, None]:
+def wrap_async(tracker: RunBook, run: Run, agen: AsyncIterator[Any]) -> AsyncGenerator[Any, None]:
     state = StreamState(run)
     wrapper = _async_stream(tracker, state, agen)
     _watch(tracker, state, wrapper)
     return wrapper
 
 
-def _watch(tracker: Tracker, state: StreamState, wrapper: Any) -> None:
+def _watch(tracker: RunBook, state: StreamState, wrapper: Any) -> None:
     """Close the run if the stream is dropped without ever being started (a started generator is
     closed by Python, which the wrapper sees as ``GeneratorExit``)."""
-    try:
-        fin = weakref.finalize(wrapper, tracker.stream_dropped, state)
-        fin.atexit = False
-        state.fin = fin
-    except TypeError:
-        pass
+    state.fin = finalize(wrapper, tracker.stream_dropped, state)
 
 
-def _sync_stream(tracker: Tracker, state: StreamState, gen: Iterator[Any]) -> Generator[Any, None, None]:
+def _sync_stream(tracker: RunBook, state: StreamState, gen: Iterator[Any]) -> Generator[Any, None, None]:
     state.started = True
+    step = _Step(tracker, state.run)
     try:
         while True:
-            tokens = tracker.stream_enter(state.run)
-            try:
-                item = next(gen)
-            except StopIteration:
-                break
-            finally:
-                tracker.stream_exit(tokens)
+            with step:
+                try:
+                    item = next(gen)
+                except StopIteration:
+                    break
             state.add(item)
             yield item
     except GeneratorExit:
-        tokens = tracker.stream_enter(state.run)
         try:
-            close = getattr(gen, "close", None)
-            if close is not None:
-                close()
+            with step:
+                close = getattr(gen, "close", None)
+                if close is not None:
+                    close()
         finally:
-            tracker.stream_exit(tokens)
             tracker.stream_done(state, None, closed=True)
         raise
     except BaseException as exc:
@@ -93,28 +108,26 @@ def _sync_stream(tracker: Tracker, state: StreamState, gen: Iterator[Any]) -> Ge
 
 
 async def _async_stream(
-    tracker: Tracker, state: StreamState, agen: AsyncIterator[Any]
+    tracker: RunBook, state: StreamState, agen: AsyncIterator[Any]
 ) -> AsyncGenerator[Any, None]:
     state.started = True
+    step = _Step(tracker, state.run)
     try:
         while True:
-            tokens = tracker.stream_enter(state.run)
-            try:
-                item = await agen.__anext__()
-            except StopAsyncIteration:
-                break
-            finally:
-                tracker.stream_exit(tokens)
+            with step:
+                try:
+                    item = await agen.__anext__()
+                except StopAsyncIteration:
+                    break
             state.add(item)
             yield item
     except GeneratorExit:
-        tokens = tracker.stream_enter(state.run)
         try:
-            aclose = getattr(agen, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            with step:
+                aclose = getattr(agen, "aclose", None)
+                if aclose is not None:
+                    await aclose()
         finally:
-            tracker.stream_exit(tokens)
             tracker.stream_done(state, None, closed=True)
         raise
     except BaseException as exc:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import gc
-import sys
 
 import pytest
 from llama_index.core.llms import CompletionResponse, MockLLM
 from llama_index.core.llms.callbacks import llm_completion_callback
 
 from sentrial_integrations import SentrialClient
+from sentrial_integrations.llamaindex.integration import INTEGRATION
 from tests.llamaindex.conftest import brief, events, sessions
 
 PARIS = {"id": "node-paris", "score": pytest.approx(1.0)}
@@ -221,9 +221,6 @@ def test_stream_failing_midway(li_client, index):
 
 
 def test_no_state_left_behind(li_client, index):
-    # the package attribute ``instrument`` is the function; the module is in sys.modules
-    instrument_module = sys.modules["sentrial_integrations.llamaindex.instrument"]
-
     qe = index.as_query_engine(llm=MockLLM(max_tokens=2), similarity_top_k=1)
     qe.query("a")
     list(index.as_query_engine(llm=MockLLM(max_tokens=2), streaming=True).query("b").response_gen)
@@ -233,6 +230,7 @@ def test_no_state_left_behind(li_client, index):
         stream = MockLLM(max_tokens=2).stream_complete("never read")
         del stream
     gc.collect()
-    tracker = instrument_module._installed.tracker
+    tracker = INTEGRATION.tracker
+    assert tracker is not None
     assert tracker.runs == {} and tracker.spans == {}
     assert [s["status"] for s in sessions(li_client)] == ["success"] * 4
