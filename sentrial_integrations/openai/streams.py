@@ -32,11 +32,12 @@ def is_stream(obj: Any) -> bool:
 class _StreamWatch:
     """Ends one stream's LLM call exactly once; ``__del__`` covers a stream dropped before it was read."""
 
-    __slots__ = ("__weakref__", "acc", "call", "gen", "inner")
+    __slots__ = ("__weakref__", "acc", "call", "feed", "gen", "inner")
 
     def __init__(self, call: LLMCall, acc: Any) -> None:
         self.call = call
         self.acc = acc
+        self.feed = acc.feed
         # The observing generator and the SDK's one. Strong references: they are in the stream's own
         # reference cycle anyway, and weak ones are already cleared when the collector finalises them.
         self.gen: Any = None
@@ -70,6 +71,27 @@ class _StreamWatch:
             report_internal(_STREAM_END, exc)
             call.abort()
 
+    def visible(self, chunk: Any) -> bool:
+        """Feed one chunk to the accumulator: may the caller see it? (Once per chunk: no guard here.)"""
+        try:
+            return self.feed(chunk)  # type: ignore[no-any-return]
+        except Exception as exc:  # our accumulator failed: reported, and the caller still gets the chunk
+            report_internal(_STREAM_CHUNK, exc)
+            return True
+
+    def __enter__(self) -> _StreamWatch:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        """The observing generator ends: read to the end, collected before it (``GeneratorExit``) or
+        failed (the caller gets that exception)."""
+        if exc is None:
+            self.end("exhausted")
+        elif isinstance(exc, GeneratorExit):
+            self.end("gone")
+        else:
+            self.end("error", exc)
+
     def closed(self) -> None:
         # The SDK's generator closes the response itself when the stream ends, fails or is
         # collected: our generator (or ``__del__``) then ends the call with the right outcome.
@@ -89,57 +111,29 @@ def watch_stream(stream: Any, call: LLMCall, *, hide_usage: bool) -> None:
     watch = _StreamWatch(call, acc)
     inner = watch.inner = stream._iterator
     if isinstance(stream, AsyncStream):
-        gen: Any = _observe_async(inner, acc, watch)
+        gen: Any = _observe_async(inner, watch)
         _hook_async_close(stream.response, watch)
     else:
-        gen = _observe_sync(inner, acc, watch)
+        gen = _observe_sync(inner, watch)
         _hook_sync_close(stream.response, watch)
     watch.gen = gen
     stream._iterator = gen
 
 
-def _chunk_failed(exc: Exception) -> bool:
-    """Our accumulator failed on a chunk: reported, and the caller still gets the chunk."""
-    report_internal(_STREAM_CHUNK, exc)
-    return True
-
-
-def _observe_sync(inner: Any, acc: Any, watch: _StreamWatch) -> Any:
-    feed = acc.feed
-    try:
+def _observe_sync(inner: Any, watch: _StreamWatch) -> Any:
+    visible = watch.visible
+    with watch:
         for item in inner:
-            try:
-                visible = feed(item)
-            except Exception as exc:  # not a guard: this runs once per chunk
-                visible = _chunk_failed(exc)
-            if visible:
+            if visible(item):
                 yield item
-    except GeneratorExit:  # collected before the end
-        watch.end("gone")
-        raise
-    except BaseException as exc:
-        watch.end("error", exc)
-        raise
-    watch.end("exhausted")
 
 
-async def _observe_async(inner: Any, acc: Any, watch: _StreamWatch) -> Any:
-    feed = acc.feed
-    try:
+async def _observe_async(inner: Any, watch: _StreamWatch) -> Any:
+    visible = watch.visible
+    with watch:
         async for item in inner:
-            try:
-                visible = feed(item)
-            except Exception as exc:  # not a guard: this runs once per chunk
-                visible = _chunk_failed(exc)
-            if visible:
+            if visible(item):
                 yield item
-    except GeneratorExit:
-        watch.end("gone")
-        raise
-    except BaseException as exc:
-        watch.end("error", exc)
-        raise
-    watch.end("exhausted")
 
 
 def _hook_sync_close(response: Any, watch: _StreamWatch) -> None:
