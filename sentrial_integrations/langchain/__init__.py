@@ -3,10 +3,11 @@
     from sentrial_integrations.langchain import SentrialCallbackHandler
     agent.invoke(inputs, config={"callbacks": [SentrialCallbackHandler()]})
 
-or, with no code change, ``SENTRIAL_TRACING=true`` in the environment; or ``with tracing(): ...``.
+or, with no code change, ``SENTRIAL_TRACING=true`` in the environment; or ``with tracing(): ...``;
+or ``instrument()`` (every run of the process, until ``uninstrument()``).
 
 Names are imported lazily, so importing this package (e.g. by the zero-code bootstrap in
-:mod:`.autoload`) does not import LangChain.
+:mod:`sentrial_integrations.zerocode.autoload`) does not import LangChain.
 """
 
 from __future__ import annotations
@@ -17,7 +18,29 @@ if TYPE_CHECKING:
     from .handler import SentrialCallbackHandler
     from .hook import alog_decision, log_decision, tracing
 
-__all__ = ["SentrialCallbackHandler", "alog_decision", "log_decision", "tracing"]
+__all__ = [
+    "SentrialCallbackHandler",
+    "alog_decision",
+    "instrument",
+    "log_decision",
+    "tracing",
+    "uninstrument",
+]
+
+
+def instrument(**options: Any) -> bool:
+    """Record every LangChain / LangGraph run of the process (:class:`.integration.LangChainIntegration`):
+    idempotent, version-gated; ``True`` if LangChain is (now or already) instrumented."""
+    from .integration import INTEGRATION
+
+    return INTEGRATION.instrument(**options)
+
+
+def uninstrument() -> None:
+    """Undo :func:`instrument` (runs already started keep their handler); idempotent."""
+    from .integration import INTEGRATION
+
+    INTEGRATION.uninstrument()
 
 
 def __getattr__(name: str) -> Any:

@@ -45,6 +45,7 @@ def test_retriever_is_a_tool_call_with_query_count_and_ids(local_client):
     assert brief(event) == ("tool_call", "DocsRetriever")
     assert event["input"] == {"query": "paris"}
     assert event["output"] == {"count": 2, "ids": ["d1", "guide.txt"]}
+    assert event["metadata"] == {"kind": "retrieval"}
     assert event["span_id"] and event["parent_span_id"] is None
 
 
@@ -72,6 +73,69 @@ def test_retriever_inside_a_chain_nests_and_its_error_is_recorded(local_client):
     assert events[0]["output"] == {"count": 1, "ids": ["d3"]}
     assert no_stack(events[1]["error"]) == {"message": "index offline", "type": "ConnectionError"}
     assert events[2]["parent_span_id"] == events[1]["span_id"]
+    assert handler._runs == {}
+
+
+class _RagState(TypedDict):
+    question: str
+    context: str
+
+
+def test_retriever_events_are_marked_as_retrievals(local_client):
+    """A retriever run's events carry ``metadata["kind"] == "retrieval"`` (the OTLP exporter keys on it),
+    inside a chain and inside a LangGraph node (with the node's metadata); a tool's do not."""
+    handler = SentrialCallbackHandler(local_client)
+
+    class Failing(DocsRetriever):
+        def _get_relevant_documents(self, query: str, *, run_manager: Any) -> list[Document]:
+            raise ConnectionError("index offline")
+
+    @tool
+    def lookup(city: str) -> str:
+        """Looks a city up."""
+        return f"{city}: found"
+
+    chain = (
+        RunnableLambda(lambda q: q.lower())
+        | DocsRetriever(docs=DOCS)
+        | RunnableLambda(lambda docs: lookup.invoke({"city": docs[0].page_content.split()[0]}))
+    )
+    assert chain.invoke("PARIS", config={"callbacks": [handler], "run_name": "rag"}) == "Paris: found"
+
+    def retrieve(state: _RagState) -> dict[str, str]:
+        docs = DocsRetriever(docs=DOCS).invoke(state["question"])
+        return {"context": " / ".join(d.page_content for d in docs)}
+
+    graph = StateGraph(_RagState)
+    graph.add_node("retrieve", retrieve)
+    graph.add_edge(START, "retrieve")
+    graph.add_edge("retrieve", END)
+    app = graph.compile(name="rag_graph")
+    out = app.invoke({"question": "oslo", "context": ""}, config={"callbacks": [handler]})
+    assert out["context"] == "Oslo is cold"
+
+    with pytest.raises(ConnectionError):
+        Failing(docs=[]).invoke("x", config={"callbacks": [handler]})
+
+    store = read_store(local_client)
+    rag, rag_graph, failing = sessions_oldest_first(store)
+    assert (rag["name"], rag_graph["name"], failing["name"]) == ("rag", "rag_graph", "Failing")
+
+    events = store.get_events(rag["id"])
+    assert [brief(e) for e in events] == [("tool_call", "DocsRetriever"), ("tool_call", "lookup")]
+    assert events[0]["metadata"] == {"kind": "retrieval"}
+    assert events[0]["output"] == {"count": 2, "ids": ["d1", "guide.txt"]}
+    assert not (events[1]["metadata"] or {}).get("kind")  # a tool is not a retrieval
+
+    (event,) = store.get_events(rag_graph["id"])
+    assert brief(event) == ("tool_call", "DocsRetriever")
+    assert event["metadata"] == {"kind": "retrieval", "langgraph_node": "retrieve", "langgraph_step": 1}
+
+    events = store.get_events(failing["id"])
+    assert [brief(e) for e in events] == [("tool_call", "Failing"), ("error", "Failing")]
+    assert no_stack(events[0]["error"]) == {"message": "index offline", "type": "ConnectionError"}
+    assert events[0]["metadata"] == events[1]["metadata"] == {"kind": "retrieval"}
+    assert failing["status"] == "error"
     assert handler._runs == {}
 
 
@@ -411,7 +475,9 @@ def test_handler_never_raises_into_langchain(local_client, caplog_sentrial):
         "Sentrial: internal error in LangChain handler on_chain_start: "
         "RuntimeError('client.create_session is broken') (nothing was raised to your code)"
     ) in messages
-    assert any(m.startswith("Sentrial: internal error in LangChain handler on_chat_model_start: ") for m in messages)
+    assert any(
+        m.startswith("Sentrial: internal error in LangChain handler on_chat_model_start: ") for m in messages
+    )
 
     # unknown runs and odd arguments are ignored
     from uuid import uuid4
