@@ -4,7 +4,7 @@ uvicorn has no timeout for receiving a request: its keep-alive timer only runs b
 by every byte received, so a client trickling a header byte at a time holds a connection (and a file
 descriptor) for ever. This protocol arms a timer when a connection opens and again when a response
 completes; if no complete request head (request line and headers) has arrived when it fires, the connection
-is closed. Once a request's head is in, the application's own body timeout applies (see ``app.py``). And at
+is closed. Once a request's head is in, the application's own body timeout applies (see ``ingest.py``). And at
 most ``max_waiting`` connections may wait for their head at once: past that, the one that has waited longest
 is closed, so a flood of idle connections cannot use up the file descriptors within the deadline.
 """

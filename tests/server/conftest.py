@@ -11,7 +11,8 @@ import pytest
 import uvicorn
 
 from sentrial_integrations.core.store import Store
-from sentrial_integrations.server.app import HEADER_TIMEOUT_S, create_app, uvicorn_options
+from sentrial_integrations.server.app import create_app, uvicorn_options
+from sentrial_integrations.server.security import HEADER_TIMEOUT_S
 
 API_KEY = "local-test-key"
 

@@ -14,7 +14,7 @@ import pytest
 from sentrial_integrations import SentrialClient
 from sentrial_integrations.core.exporters import wire
 from sentrial_integrations.core.store import Store
-from sentrial_integrations.server.app import session_id_for
+from sentrial_integrations.server.ingest import session_id_for
 
 from .conftest import API_KEY
 
