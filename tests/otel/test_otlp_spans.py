@@ -13,7 +13,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from sentrial_integrations import estimate_cost
-from sentrial_integrations.core.exporters import otlp
 from sentrial_integrations.core.exporters.base import DROP, OK, RETRY
 from sentrial_integrations.core.exporters.otlp import (
     OTLPExporter,
@@ -22,6 +21,7 @@ from sentrial_integrations.core.exporters.otlp import (
     span_id_for,
     trace_id_for,
 )
+from sentrial_integrations.core.exporters.otlp import state as otlp_state
 from tests.conftest import read_store
 from tests.otel.conftest import attrs, events, finished
 
@@ -498,8 +498,8 @@ def test_refusing_sink_drops_and_goes_on():
 
 
 def test_bounded_state(monkeypatch):
-    monkeypatch.setattr(otlp, "MAX_SESSIONS", 3)
-    monkeypatch.setattr(otlp, "MAX_ROOT_EVENTS", 2)
+    monkeypatch.setattr(otlp_state, "MAX_SESSIONS", 3)
+    monkeypatch.setattr(otlp_state, "MAX_ROOT_EVENTS", 2)
     sink = InMemorySpanExporter()
     exporter = OTLPExporter("http://x", span_exporter=sink)
     for i in range(10):  # sessions opened and never closed
@@ -567,7 +567,8 @@ def test_sink_that_raises_drops_without_raising():
 
 def test_a_chunk_that_cannot_be_encoded_is_dropped_not_retried(otlp_receiver, monkeypatch):
     exporter = OTLPExporter(otlp_receiver.url)
-    real_root_span = exporter._root_span
+    translator = exporter._translator
+    real_root_span = translator._root_span
 
     def poisoned(sid, info, rec):
         span, weight = real_root_span(sid, info, rec)
@@ -575,7 +576,7 @@ def test_a_chunk_that_cannot_be_encoded_is_dropped_not_retried(otlp_receiver, mo
             span._context = None  # the encoder cannot make a span without ids
         return span, weight
 
-    monkeypatch.setattr(exporter, "_root_span", poisoned)
+    monkeypatch.setattr(translator, "_root_span", poisoned)
     assert exporter.export(records("ses_bad")).outcomes == [DROP] * 4
     assert exporter.export(records("ses_good")).outcomes == [OK] * 4
     exporter.close()
