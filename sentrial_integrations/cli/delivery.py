@@ -12,10 +12,11 @@ import sys
 import time
 from typing import Any
 
-from .core.config import default_spool_dir, resolve
-from .core.delivery.launch import sentrial_http_spec
-from .core.delivery.outbox import Outbox, outbox_path
-from .core.delivery.shipper import ShipperLock, run_process
+from ..core.config import default_spool_dir, resolve
+from ..core.delivery.launch import sentrial_http_spec
+from ..core.delivery.outbox import Outbox, outbox_path
+from ..core.delivery.shipper import ShipperLock, run_process
+from .common import add_command, add_json, fail
 
 
 def _outbox_dir(args: argparse.Namespace) -> str:
@@ -70,9 +71,7 @@ def _cmd_status(args: argparse.Namespace, ctx: Any) -> int:
 def _cmd_ship(args: argparse.Namespace, ctx: Any) -> int:
     cfg = resolve(spool_path=args.dir)
     if cfg.mode != "http" or not cfg.api_key:
-        sys.stderr.write(
-            "sentrial-integrations: error: ship needs SENTRIAL_API_KEY (and SENTRIAL_BASE_URL)\n"
-        )
+        fail("ship needs SENTRIAL_API_KEY (and SENTRIAL_BASE_URL)")
         return 1
     path = outbox_path(cfg.resolved_spool_dir(), cfg.destination_key())
     if not os.path.exists(path):
@@ -94,38 +93,42 @@ def _cmd_ship(args: argparse.Namespace, ctx: Any) -> int:
     run_process(path, spec)
     left = Outbox(path).depth()
     if left:
-        sys.stderr.write(f"sentrial-integrations: error: {left} records could not be delivered yet\n")
+        fail(f"{left} records could not be delivered yet")
         return 1
     print(f"outbox empty ({time.monotonic() - started:.1f} s)")
     return 0
 
 
+def _add_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dir", metavar="PATH", help="the outbox folder (default: $SENTRIAL_SPOOL_PATH, else the default)"
+    )
+
+
 def add_status(sub: Any, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
+        common,
         "status",
-        parents=[common],
+        _cmd_status,
         help="the outboxes: records waiting, oldest age, shipper, last error, delivered/dropped",
         description="Show each outbox (one per destination and key): how many records wait and since "
         "when, whether a shipper is running (its pid), its last error, and what was delivered or dropped.",
     )
-    p.add_argument(
-        "--dir", metavar="PATH", help="the outbox folder (default: $SENTRIAL_SPOOL_PATH, else the default)"
-    )
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=_cmd_status)
+    _add_dir(p)
+    add_json(p, "machine-readable output")
 
 
 def add_ship(sub: Any, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
+        common,
         "ship",
-        parents=[common],
+        _cmd_ship,
         help="deliver the outbox in the foreground (sidecar, cron); --once: until it is empty",
         description="Run the shipper for the outbox of $SENTRIAL_API_KEY / $SENTRIAL_BASE_URL in the "
         "foreground. Without --once it keeps running (a sidecar container); with --once it exits when the "
         "outbox is empty (a cron drain), non-zero if records are left.",
     )
-    p.add_argument(
-        "--dir", metavar="PATH", help="the outbox folder (default: $SENTRIAL_SPOOL_PATH, else the default)"
-    )
+    _add_dir(p)
     p.add_argument("--once", action="store_true", help="exit when the outbox is empty")
-    p.set_defaults(func=_cmd_ship)

@@ -24,11 +24,14 @@ import pytest
 
 from sentrial_integrations import SentrialClient
 from sentrial_integrations import cli as cli_module
+from sentrial_integrations.cli import context as cli_context
+from sentrial_integrations.cli import serve as cli_serve
+from sentrial_integrations.cli import stats as cli_stats
 from sentrial_integrations.cli import fmt_cost, fmt_ms, main, parse_duration, parse_when, percentile
 from sentrial_integrations.core.api import client as client_module
 from sentrial_integrations.core.store import Store
 
-SNAPSHOT = Path(__file__).parent / "cli" / "show_timeline.txt"
+SNAPSHOT = Path(__file__).parent / "show_timeline.txt"
 T0 = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
 HUGE = "x" * 5_000_000
 NOW = time.time()
@@ -339,7 +342,7 @@ def test_timeout_is_configurable_and_can_be_disabled(store_copy, capsys):
 
 def test_read_only_store_shows_timeouts_without_storing_them(store_copy, capsys, monkeypatch):
     path, ids = store_copy
-    real_store = cli_module.Store
+    real_store = cli_context.Store
 
     def read_only(p: str, create: bool = True, readonly: bool = False) -> Store:
         if not readonly:
@@ -348,7 +351,7 @@ def test_read_only_store_shows_timeouts_without_storing_them(store_copy, capsys,
             )
         return real_store(p, create=create, readonly=readonly)
 
-    monkeypatch.setattr(cli_module, "Store", read_only)
+    monkeypatch.setattr(cli_context, "Store", read_only)
     code, out, _ = run_main(capsys, "sessions", "--db", path, "--json")
     assert code == 0
     assert {s["id"]: s["status"] for s in json.loads(out)}[ids["stuck"]] == "timeout"
@@ -645,7 +648,7 @@ def test_unexpected_failures_are_one_line_too(store_copy, capsys, monkeypatch):
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(cli_module, "compute_stats", broken)
+    monkeypatch.setattr(cli_stats, "compute_stats", broken)
     code, out, err = run_main(capsys, "stats", "--db", path)
     assert_one_line_error(code, out, err, 1, "internal error: RuntimeError: kaboom")
 
@@ -674,9 +677,9 @@ def test_serve_passes_options_to_the_server(tmp_path, monkeypatch):
         def serve(host: str, port: int, db: str, api_key: str | None) -> None:
             calls.append((host, port, db, api_key))
 
-    real_import = cli_module.importlib.import_module
+    real_import = cli_serve.importlib.import_module
     monkeypatch.setattr(
-        cli_module.importlib,
+        cli_serve.importlib,
         "import_module",
         lambda name: FakeServer if name == "sentrial_integrations.server.app" else real_import(name),
     )
@@ -689,7 +692,7 @@ def test_serve_without_the_server_extra(monkeypatch, capsys):
     def missing(name: str) -> Any:
         raise ModuleNotFoundError("No module named 'uvicorn'", name="uvicorn")
 
-    monkeypatch.setattr(cli_module.importlib, "import_module", missing)
+    monkeypatch.setattr(cli_serve.importlib, "import_module", missing)
     code, out, err = run_main(capsys, "serve")
     assert_one_line_error(code, out, err, 1, "pip install 'sentrial-integrations[server]'")
 
