@@ -1,15 +1,11 @@
-"""Client kinds and client plumbing: Azure, subclasses, with_options, double wrapping, unwrap, instrument."""
+"""Client kinds and client plumbing: Azure, subclasses, with_options, double wrapping, unwrap."""
 
 from __future__ import annotations
 
 from openai import AsyncAzureOpenAI, AsyncOpenAI, AzureOpenAI, OpenAI
-from openai.resources.chat.completions.completions import AsyncCompletions, Completions
-from openai.resources.embeddings import Embeddings
 
 from sentrial_integrations.openai import (
     instrument_openai,
-    is_instrumented,
-    uninstrument_openai,
     unwrap_openai,
     wrap_openai,
 )
@@ -158,42 +154,7 @@ def test_unwrap_removes_exactly_what_wrap_added(make_oai, openai_server, local_c
     assert only_session(store)["event_count"] == 1
 
 
-def test_instrument_patches_classes_idempotently_and_restores_them(make_oai, openai_server, local_client):
-    originals = (Completions.create, Completions.parse, AsyncCompletions.create, Embeddings.create)
-    openai_server.script(chat("global"), chat("after"))
-    assert not is_instrumented()
-    assert instrument_openai(local_client) is True
-    assert instrument_openai(local_client) is False
-    assert Completions.create is not originals[0]
-    client = make_oai()  # created after: tracked, untouched instance
-    assert "create" not in vars(client.chat.completions)
-    client.chat.completions.create(model="gpt-4o-mini", messages=USER_MSG)
-    assert uninstrument_openai() is True
-    assert uninstrument_openai() is False
-    assert (Completions.create, Completions.parse, AsyncCompletions.create, Embeddings.create) == originals
-    client.chat.completions.create(model="gpt-4o-mini", messages=USER_MSG)
-    store = read_store(local_client)
-    session = only_session(store)
-    [event] = store.get_events(session["id"])
-    assert event["output"]["content"] == "global"
-
-
 def test_not_an_openai_client_is_returned_untouched(local_client, caplog_sentrial):
     thing = object()
     assert wrap_openai(thing, local_client) is thing
     assert "not an OpenAI client" in caplog_sentrial.text
-
-
-async def test_instrument_covers_async_clients_and_raw_containers(make_oai, openai_server, local_client):
-    openai_server.script(chat("async global"), chat("raw global"))
-    instrument_openai(local_client, session_name="instrumented")
-    client = make_oai(AsyncOpenAI)
-    await client.chat.completions.create(model="gpt-4o-mini", messages=USER_MSG)
-    raw = await client.with_raw_response.chat.completions.create(model="gpt-4o-mini", messages=USER_MSG)
-    raw.parse()
-    uninstrument_openai()
-    store = read_store(local_client)
-    sessions = store.list_sessions()
-    assert [s["name"] for s in sessions] == ["instrumented", "instrumented"]
-    contents = sorted(e["output"]["content"] for s in sessions for e in store.get_events(s["id"]))
-    assert contents == ["async global", "raw global"]
