@@ -1,5 +1,8 @@
 """``auto_instrument()``: every supported framework of the process at once; ``uninstrument_all()``.
 
+Each framework is switched on and off through its ``Integration`` object (:data:`INTEGRATIONS`), the
+same object its own ``instrument()`` function uses, so both ways share one state and one version gate.
+
 * LangChain / LangGraph: the configure hook of :mod:`sentrial_integrations.langchain`, switched on
   for the whole process (as ``SENTRIAL_TRACING=true`` would, without writing to ``os.environ``: a
   subprocess inherits nothing), so every run gets a Sentrial handler (unless it already has one).
@@ -29,10 +32,14 @@ import sys
 import threading
 from collections.abc import Callable
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from .importhook import cancel, when_imported
 
-__all__ = ["FRAMEWORKS", "auto_instrument", "instrumented", "uninstrument_all"]
+if TYPE_CHECKING:
+    from ..core.integration import Integration
+
+__all__ = ["FRAMEWORKS", "INTEGRATIONS", "auto_instrument", "instrumented", "integration", "uninstrument_all"]
 
 _logger = logging.getLogger("sentrial_integrations")
 
@@ -58,29 +65,18 @@ def _installed(module_name: str) -> bool:
 # --- one framework each -----------------------------------------------------------------------------
 
 
-def _langchain_on(_module: ModuleType | None = None) -> None:
-    from . import autoload  # stdlib only: imports nothing of LangChain's
-
-    autoload.set_process_wide(True)
-
-
-def _openai_on(_module: ModuleType) -> None:
-    from ..openai import instrument_openai
-
-    instrument_openai()
-
-
-def _llamaindex_on(_module: ModuleType) -> None:
-    from ..llamaindex import instrument
-
-    instrument()
-
-
-_ON: dict[str, Callable[[ModuleType], None]] = {
-    "langchain": _langchain_on,
-    "openai": _openai_on,
-    "llamaindex": _llamaindex_on,
+#: framework name -> the module of its :class:`~sentrial_integrations.core.integration.Integration`
+#: (``INTEGRATION``); importing it imports nothing of the framework
+INTEGRATIONS = {
+    "langchain": "sentrial_integrations.langchain.integration",
+    "openai": "sentrial_integrations.openai.integration",
+    "llamaindex": "sentrial_integrations.llamaindex.integration",
 }
+
+
+def integration(name: str) -> Integration:
+    """The integration object of ``name`` (``langchain``, ``openai``, ``llamaindex``)."""
+    return importlib.import_module(INTEGRATIONS[name]).INTEGRATION  # type: ignore[no-any-return]
 
 
 def _guarded(name: str) -> Callable[[ModuleType], None]:
@@ -94,7 +90,7 @@ def _guarded(name: str) -> Callable[[ModuleType], None]:
             for other in (*_ALSO.get(name, ()), FRAMEWORKS[name]):
                 if other != module.__name__:
                     cancel(other)
-        _ON[name](module)
+        integration(name).instrument()
 
     return run
 
@@ -143,21 +139,6 @@ def uninstrument_all() -> None:
             for module_name in (FRAMEWORKS[name], *_ALSO.get(name, ())):
                 cancel(module_name)
         _active.clear()
-    if "sentrial_integrations.zerocode.autoload" in sys.modules:
-        from . import autoload
-
-        autoload.set_process_wide(False)
-    if "openai" in sys.modules:
-        try:
-            from ..openai import uninstrument_openai
-
-            uninstrument_openai()
-        except Exception as exc:
-            _logger.warning("Sentrial: could not uninstrument openai: %r", exc)
-    if "llama_index.core" in sys.modules:
-        try:
-            from ..llamaindex import uninstrument
-
-            uninstrument()
-        except Exception as exc:
-            _logger.warning("Sentrial: could not uninstrument llamaindex: %r", exc)
+    for name, module_name in INTEGRATIONS.items():
+        if module_name in sys.modules:  # never imported: that integration was never instrumented
+            integration(name).uninstrument()

@@ -454,7 +454,7 @@ def test_auto_instrument_covers_llama_index_workflows_used_on_their_own(tmp_path
     db = tmp_path / "wf.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENTRIAL_")}
     env.update(SENTRIAL_LOCAL_PATH=str(db), SENTRIAL_SPOOL_PATH=str(tmp_path / "spool"))
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")])
     proc = subprocess.run(
         [sys.executable, "-c", WORKFLOW_ONLY],
         env=env,
@@ -484,7 +484,7 @@ def test_uninstrument_all_keeps_the_users_tracing_setting(monkeypatch):
 
 # --- packaging: the .pth file that makes SENTRIAL_TRACING=true work with no import ------------------------
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _project_copy(tmp_path: Path) -> Path:

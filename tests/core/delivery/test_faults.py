@@ -26,7 +26,7 @@ from sentrial_integrations import SentrialClient
 from sentrial_integrations.core.delivery import launch
 from sentrial_integrations.core.delivery.outbox import Outbox
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 PRELUDE = """
 import os, sys, threading, time
