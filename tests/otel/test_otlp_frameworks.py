@@ -1,6 +1,7 @@
 """Framework runs as OpenTelemetry traces: ``auto_instrument()`` with ``SENTRIAL_OTLP_ENDPOINT`` set, a
 LangChain agent and a LlamaIndex agent on OpenAI clients (scripted loopback server). Each LLM call is
-one ``chat`` span (recorded by the OpenAI layer), under the session's ``invoke_agent`` span."""
+one ``chat`` span (recorded by the OpenAI layer), under the session's ``invoke_agent`` span. A retriever
+of either framework is a ``retrieval`` span."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ from collections.abc import Iterator
 
 import pytest
 from langchain.agents import create_agent
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from llama_index.core.agent.workflow import FunctionAgent
+from llama_index.core.base.base_retriever import BaseRetriever as LlamaRetriever
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from llama_index.core.tools import FunctionTool
 from llama_index.llms.openai import OpenAI as LlamaOpenAI
 from opentelemetry.trace import SpanKind, StatusCode
@@ -45,9 +51,18 @@ def instrumented(monkeypatch, span_sink) -> Iterator[None]:
         uninstrument_all()
 
 
-def _spans(sink):
+def _spans(sink, names: list[str]):
+    """The finished spans, in order, after checking their names; every span but the root (last) is a
+    child of the root, in the root's trace."""
     assert get_client().flush(10)
-    return sink.get_finished_spans()
+    spans = sink.get_finished_spans()
+    assert [s.name for s in spans] == names
+    *children, root = spans
+    sid = attrs(root)["sentrial.session.id"]
+    assert (root.context.trace_id, root.context.span_id) == (trace_id_for(sid), root_span_id(sid))
+    for child in children:
+        assert (child.context.trace_id, child.parent.span_id) == (root.context.trace_id, root.context.span_id)
+    return spans
 
 
 def _check_chat(span, root, tokens: tuple[int, int]) -> None:
@@ -78,19 +93,12 @@ def test_langchain_agent_on_openai(instrumented, span_sink, openai_server):
     agent = create_agent(model, [get_weather], name="weather_agent")
     agent.invoke({"messages": [("user", "weather in Paris?")]})
 
-    spans = _spans(span_sink)
-    assert [s.name for s in spans] == [
-        "chat gpt-4o-mini",
-        "execute_tool get_weather",
-        "chat gpt-4o-mini",
-        "invoke_agent weather_agent",
-    ]
-    first, tool, final, root = spans
-    sid = attrs(root)["sentrial.session.id"]
-    assert (root.context.trace_id, root.context.span_id) == (trace_id_for(sid), root_span_id(sid))
+    first, tool, final, root = _spans(
+        span_sink,
+        ["chat gpt-4o-mini", "execute_tool get_weather", "chat gpt-4o-mini", "invoke_agent weather_agent"],
+    )
     _check_chat(first, root, (11, 3))
     _check_chat(final, root, (21, 4))
-    assert {s.parent.span_id for s in (first, tool, final)} == {root.context.span_id}
     assert attrs(tool)["gen_ai.tool.call.arguments"] == '{"city":"Paris"}'
     assert attrs(tool)["gen_ai.tool.call.id"] == "call_w"
     assert (attrs(root)["gen_ai.usage.input_tokens"], attrs(root)["gen_ai.usage.output_tokens"]) == (32, 7)
@@ -108,17 +116,65 @@ async def test_llamaindex_agent_on_openai(instrumented, span_sink, openai_server
     llm = LlamaOpenAI(model="gpt-4o-mini", api_base=openai_server.url, api_key="sk-test", max_retries=0)
     await FunctionAgent(tools=[FunctionTool.from_defaults(add)], llm=llm).run("What is 2+3?")
 
-    spans = _spans(span_sink)
-    assert [s.name for s in spans] == [
-        "chat gpt-4o-mini",
-        "execute_tool add",
-        "chat gpt-4o-mini",
-        "invoke_agent Agent",
-    ]
-    first, tool, final, root = spans
+    first, tool, final, root = _spans(
+        span_sink, ["chat gpt-4o-mini", "execute_tool add", "chat gpt-4o-mini", "invoke_agent Agent"]
+    )
     _check_chat(first, root, (30, 6))
     _check_chat(final, root, (40, 7))
     assert attrs(first)["gen_ai.request.stream"] is True  # FunctionAgent streams
-    assert {s.parent.span_id for s in (first, tool, final)} == {root.context.span_id}
     assert attrs(tool)["gen_ai.tool.call.result"] == "5"
     assert attrs(root)["sentrial.session.name"] == "FunctionAgent.run"
+
+
+# --- retrievers -----------------------------------------------------------------------------------
+
+CITIES = ["Paris is mild", "Oslo is cold"]
+
+
+class CityRetriever(BaseRetriever):
+    """A LangChain retriever: the cities whose text has a word of the query."""
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        words = query.lower().split()
+        return [Document(page_content=c) for c in CITIES if any(w in c.lower() for w in words)]
+
+
+class LlamaCityRetriever(LlamaRetriever):
+    """The same retriever for LlamaIndex."""
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        words = query_bundle.query_str.lower().split()
+        return [
+            NodeWithScore(node=TextNode(text=c), score=1.0)
+            for c in CITIES
+            if any(w in c.lower() for w in words)
+        ]
+
+
+def _check_retrieval(span, name: str) -> None:
+    assert (span.name, span.kind, span.status.status_code) == (
+        f"retrieval {name}",
+        SpanKind.INTERNAL,
+        StatusCode.UNSET,
+    )
+    a = attrs(span)
+    assert (a["gen_ai.operation.name"], a["gen_ai.tool.name"]) == ("retrieval", name)
+    assert "gen_ai.tool.type" not in a  # a retrieval is not a function tool
+
+
+def test_langchain_retriever_is_a_retrieval_span(instrumented, span_sink):
+    docs = CityRetriever().invoke("weather in paris")
+    assert [d.page_content for d in docs] == ["Paris is mild"]
+    retrieval, _root = _spans(span_sink, ["retrieval CityRetriever", "invoke_agent CityRetriever"])
+    _check_retrieval(retrieval, "CityRetriever")
+    assert attrs(retrieval)["gen_ai.tool.call.arguments"] == '{"query":"weather in paris"}'
+
+
+def test_llamaindex_retriever_is_a_retrieval_span(instrumented, span_sink):
+    nodes = LlamaCityRetriever().retrieve("weather in oslo")
+    assert [n.node.get_content() for n in nodes] == ["Oslo is cold"]
+    retrieval, _root = _spans(span_sink, ["retrieval retrieve", "invoke_agent LlamaCityRetriever.retrieve"])
+    _check_retrieval(retrieval, "retrieve")
+    assert attrs(retrieval)["gen_ai.tool.call.arguments"] == '{"query":"weather in oslo"}'

@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+import sentrial_integrations
 from sentrial_integrations import estimate_cost
 from sentrial_integrations.core.exporters.base import DROP, OK, RETRY
 from sentrial_integrations.core.exporters.otlp import (
@@ -97,6 +98,7 @@ def test_session_llm_tool_and_decision(otel_client, span_sink):
     assert (llm.start_time, llm.end_time - llm.start_time) == (ns(T0), 250_000_000)
     assert (tool.start_time, tool.end_time - tool.start_time) == (ns(T0 + 0.3), 10_000_000)
     assert root.instrumentation_scope.name == "sentrial_integrations"
+    assert root.instrumentation_scope.version == sentrial_integrations.__version__  # the installed package's
 
     cost = estimate_cost("gpt-4o-mini-2024-07-18", 120, 30, 100)
     assert attrs(llm) == {
