@@ -84,9 +84,12 @@ def choose_delivery(requested: str | None) -> str:
 
 
 def _package_root() -> str:
-    import sentrial_integrations
-
-    return os.path.dirname(os.path.dirname(os.path.abspath(sentrial_integrations.__file__)))
+    """The directory that holds the ``sentrial_integrations`` package (this file is
+    ``sentrial_integrations/core/delivery/launch.py``)."""
+    here = os.path.abspath(__file__)
+    for _ in range(4):
+        here = os.path.dirname(here)
+    return here
 
 
 def shipper_env() -> dict[str, str]:
