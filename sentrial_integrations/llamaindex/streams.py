@@ -42,22 +42,65 @@ class StreamState:
             self.size += len(item)
 
 
-class _Step:
-    """Around one step of a wrapped stream: the run is current (see :meth:`RunBook.stream_enter`)."""
+_DONE: Any = object()  # the stream is exhausted
 
-    __slots__ = ("run", "tokens", "tracker")
 
-    def __init__(self, tracker: RunBook, run: Run) -> None:
+class _Steps:
+    """Each step of a wrapped stream runs with the run current (see :meth:`RunBook.stream_enter`), so
+    the LLM spans it enters lazily belong to the run; :meth:`end` tells the tracker how it ended."""
+
+    __slots__ = ("closing", "state", "tokens", "tracker")
+
+    def __init__(self, tracker: RunBook, state: StreamState) -> None:
         self.tracker = tracker
-        self.run = run
+        self.state = state
         self.tokens: Any = None
+        self.closing = False  # the consumer closed the stream: whatever happens next is no failure
 
     def __enter__(self) -> None:
-        self.tokens = self.tracker.stream_enter(self.run)
+        self.tokens = self.tracker.stream_enter(self.state.run)
 
     def __exit__(self, *exc_info: Any) -> None:
         tokens, self.tokens = self.tokens, None
         self.tracker.stream_exit(tokens)
+
+    def next(self, gen: Iterator[Any]) -> Any:
+        with self:
+            try:
+                item = next(gen)
+            except StopIteration:
+                return _DONE
+        self.state.add(item)
+        return item
+
+    async def anext(self, agen: AsyncIterator[Any]) -> Any:
+        with self:
+            try:
+                item = await agen.__anext__()
+            except StopAsyncIteration:
+                return _DONE
+        self.state.add(item)
+        return item
+
+    def close(self, gen: Iterator[Any]) -> None:
+        self.closing = True
+        close = getattr(gen, "close", None)
+        with self:
+            if close is not None:
+                close()
+
+    async def aclose(self, agen: AsyncIterator[Any]) -> None:
+        self.closing = True
+        aclose = getattr(agen, "aclose", None)
+        with self:
+            if aclose is not None:
+                await aclose()
+
+    def end(self, exc: BaseException | None) -> None:
+        if self.closing:
+            self.tracker.stream_done(self.state, None, closed=True)
+        else:
+            self.tracker.stream_done(self.state, exc)
 
 
 def wrap_sync(tracker: RunBook, run: Run, gen: Iterator[Any]) -> Generator[Any, None, None]:
@@ -82,55 +125,33 @@ def _watch(tracker: RunBook, state: StreamState, wrapper: Any) -> None:
 
 def _sync_stream(tracker: RunBook, state: StreamState, gen: Iterator[Any]) -> Generator[Any, None, None]:
     state.started = True
-    step = _Step(tracker, state.run)
+    steps = _Steps(tracker, state)
     try:
-        while True:
-            with step:
-                try:
-                    item = next(gen)
-                except StopIteration:
-                    break
-            state.add(item)
-            yield item
-    except GeneratorExit:
         try:
-            with step:
-                close = getattr(gen, "close", None)
-                if close is not None:
-                    close()
-        finally:
-            tracker.stream_done(state, None, closed=True)
-        raise
+            while (item := steps.next(gen)) is not _DONE:
+                yield item
+        except GeneratorExit:
+            steps.close(gen)
+            raise
     except BaseException as exc:
-        tracker.stream_done(state, exc)
+        steps.end(exc)
         raise
-    tracker.stream_done(state, None)
+    steps.end(None)
 
 
 async def _async_stream(
     tracker: RunBook, state: StreamState, agen: AsyncIterator[Any]
 ) -> AsyncGenerator[Any, None]:
     state.started = True
-    step = _Step(tracker, state.run)
+    steps = _Steps(tracker, state)
     try:
-        while True:
-            with step:
-                try:
-                    item = await agen.__anext__()
-                except StopAsyncIteration:
-                    break
-            state.add(item)
-            yield item
-    except GeneratorExit:
         try:
-            with step:
-                aclose = getattr(agen, "aclose", None)
-                if aclose is not None:
-                    await aclose()
-        finally:
-            tracker.stream_done(state, None, closed=True)
-        raise
+            while (item := await steps.anext(agen)) is not _DONE:
+                yield item
+        except GeneratorExit:
+            await steps.aclose(agen)
+            raise
     except BaseException as exc:
-        tracker.stream_done(state, exc)
+        steps.end(exc)
         raise
-    tracker.stream_done(state, None)
+    steps.end(None)
