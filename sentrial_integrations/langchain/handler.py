@@ -287,18 +287,7 @@ class SentrialCallbackHandler(ModelCallbacks, BaseCallbackHandler):
             self._reset_span(run)
             root = run.root
             recorded, error = _m.tool_output(output)
-            root.client.track_tool_call(
-                root.sid,
-                run.name,
-                run.input,
-                recorded,
-                error=error,
-                duration_ms=(end - run.start) * 1000.0,
-                metadata=run.meta,
-                span_id=run.span,
-                parent_span_id=run.parent,
-                start_time=run.start,
-            )
+            self._record_call(run, recorded, error, end)
             if error is not None:
                 root.client.track_error(
                     root.sid,
@@ -359,20 +348,9 @@ class SentrialCallbackHandler(ModelCallbacks, BaseCallbackHandler):
             if run is None:
                 return
             end = _time()
-            root = run.root
-            root.client.track_tool_call(
-                root.sid,
-                run.name,
-                run.input,
-                _m.documents_output(documents),
-                duration_ms=(end - run.start) * 1000.0,
-                metadata=run.meta,
-                span_id=run.span,
-                parent_span_id=run.parent,
-                start_time=run.start,
-            )
-            if root.top is run:
-                self._finish_root(root, M.SUCCESS)
+            self._record_call(run, _m.documents_output(documents), None, end)
+            if run.root.top is run:
+                self._finish_root(run.root, M.SUCCESS)
 
     def on_retriever_error(
         self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any

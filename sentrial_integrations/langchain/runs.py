@@ -245,14 +245,14 @@ class RunBook:
         else:  # KeyboardInterrupt, asyncio.CancelledError, GeneratorExit: cut short, not failed
             self._finish_root(root, M.ABANDONED, reason=type(error).__name__)
 
-    def _record_failed_call(self, run: Run, error: BaseException, end: float) -> None:
-        """A tool or retriever run that raised: a tool_call carrying the error, plus an error event."""
+    def _record_call(self, run: Run, output: Any, error: Any, end: float) -> None:
+        """A tool or retriever run's ``tool_call`` event (ended at ``end``)."""
         root = run.root
         root.client.track_tool_call(
             root.sid,
             run.name,
             run.input,
-            None,
+            output,
             error=error,
             duration_ms=(end - run.start) * 1000.0,
             metadata=run.meta,
@@ -260,6 +260,10 @@ class RunBook:
             parent_span_id=run.parent,
             start_time=run.start,
         )
+
+    def _record_failed_call(self, run: Run, error: BaseException, end: float) -> None:
+        """A tool or retriever run that raised: a tool_call carrying the error, plus an error event."""
+        self._record_call(run, None, error, end)
         if isinstance(error, Exception):
             self._record_error(run, error, end)
         self._fail_run(run, error)
