@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 
@@ -15,6 +16,7 @@ from sentrial_integrations.server.app import create_app, uvicorn_options
 from sentrial_integrations.server.security import HEADER_TIMEOUT_S
 
 API_KEY = "local-test-key"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
 class LiveServer:
@@ -79,3 +81,23 @@ def live_server(tmp_path) -> Iterator[Callable[..., LiveServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def api(live_server) -> Iterator[httpx.Client]:
+    """An httpx client on a server with ``API_KEY`` and a 4 kB body limit; the server is ``api.server``."""
+    server = live_server(api_key=API_KEY, max_body_bytes=4_000)
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        http.server = server  # type: ignore[attr-defined]
+        yield http
+
+
+def assert_error(resp: httpx.Response, status: int, code: str, message_part: str = "") -> None:
+    """``resp`` is the server's JSON error: ``status``, ``{"error": code, "message": ...message_part...}``."""
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith("application/json")
+    body = resp.json()
+    assert set(body) == {"error", "message"}
+    assert body["error"] == code
+    assert message_part in body["message"]
+    assert "Traceback" not in resp.text

@@ -11,9 +11,7 @@ from sentrial_integrations import SentrialClient
 from sentrial_integrations.core.record.normalize import DEPTH_MARKER, MARKER_KEY
 from tests.readers import every_cli_command, every_page
 
-from .conftest import API_KEY
-
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
+from .conftest import API_KEY, AUTH
 
 
 def nested(levels: int) -> dict:

@@ -9,9 +9,8 @@ import time
 import httpx
 import pytest
 
-from .conftest import API_KEY
+from .conftest import API_KEY, AUTH
 
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
 XSS = "<img src=x onerror=alert(1)>"
 
 
