@@ -82,7 +82,7 @@ class EventHandlers(LLMCalls):
     # --- retrieval, embeddings, exceptions, cancellations --------------------------------------
 
     def _retrieval_end(self, event: Any) -> None:
-        rec = self.spans.get(event.span_id) if event.span_id is not None else None
+        rec = self._span_of(event)
         if rec is None or rec.run.closed:
             return
         run = rec.run
@@ -102,7 +102,7 @@ class EventHandlers(LLMCalls):
         )
 
     def _embedding_end(self, event: Any) -> None:
-        rec = self.spans.get(event.span_id) if event.span_id is not None else None
+        rec = self._span_of(event)
         if rec is None:
             return
         run = rec.run
@@ -111,7 +111,7 @@ class EventHandlers(LLMCalls):
             run.emb_texts += len(event.chunks or ())
 
     def _exception(self, event: Any) -> None:
-        rec = self.spans.get(event.span_id) if event.span_id is not None else None
+        rec = self._span_of(event)
         if rec is None:
             return
         exc = event.exception
@@ -129,7 +129,7 @@ class EventHandlers(LLMCalls):
 
     def _cancelled(self, event: Any) -> None:
         """A workflow run cancelled by its caller (``handler.cancel_run()``) ends ``abandoned``."""
-        rec = self.spans.get(event.span_id) if event.span_id is not None else None
+        rec = self._span_of(event)
         if rec is None or rec is not rec.run.root:
             return  # a cancelled step is the workflow's business
         run = rec.run

@@ -53,6 +53,11 @@ class RunBook:
         #: The session the most recent top-level run recorded into.
         self.last_session_id: str | None = None
 
+    def _span_of(self, event: Any) -> SpanRecord | None:
+        """The record of the span an instrumentation event was dispatched under, if it is followed."""
+        span_id = event.span_id
+        return self.spans.get(span_id) if span_id is not None else None
+
     # --- opening -------------------------------------------------------------------------------
 
     def _open_run(self, id_: str, bound_args: Any, instance: Any, kind: int) -> SpanRecord:
@@ -249,7 +254,7 @@ class RunBook:
                 ctx.reset_current_session(t2)
             stream_run.reset(t1)
 
-    def stream_done(self, state: StreamState, exc: BaseException | None, closed: bool = False) -> None:
+    def stream_done(self, state: StreamState, exc: BaseException | None) -> None:
         with _G_STREAM_END:
             if state.done:
                 return

@@ -40,7 +40,7 @@ class LLMCalls(RunBook):
     # --- events ----------------------------------------------------------------------------------
 
     def _llm_start(self, event: Any, chat: bool) -> None:
-        rec = self.spans.get(event.span_id) if event.span_id is not None else None
+        rec = self._span_of(event)
         if rec is None or rec.llm is not None or rec.run.closed:
             return
         md = event.model_dict
@@ -86,7 +86,7 @@ class LLMCalls(RunBook):
 
     def _open_call(self, event: Any) -> tuple[SpanRecord, LLMCall] | None:
         """The span an event was dispatched under and its LLM call, if that call is not finished yet."""
-        rec = self.spans.get(event.span_id) if event.span_id is not None else None
+        rec = self._span_of(event)
         llm = rec.llm if rec is not None else None
         return (rec, llm) if rec is not None and llm is not None and not llm.done else None
 

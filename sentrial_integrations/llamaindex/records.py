@@ -24,7 +24,6 @@ RUN_KINDS = frozenset((K_RETRIEVER, K_QUERY, K_CHAT, K_WORKFLOW))
 # Span flags.
 F_LLM_BELOW = 1  # an LLM call inside this span was recorded (by us or by an inner layer)
 F_DECISION_BELOW = 2  # a decision inside this span was recorded
-F_INNER_TOOL = 4  # a tool span inside the span of the same tool (``__call__`` → ``call``)
 
 #: The run whose response stream is being consumed (set by :mod:`.streams` around each step).
 stream_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar(

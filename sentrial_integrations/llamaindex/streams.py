@@ -97,10 +97,7 @@ class _Steps:
                 await aclose()
 
     def end(self, exc: BaseException | None) -> None:
-        if self.closing:
-            self.tracker.stream_done(self.state, None, closed=True)
-        else:
-            self.tracker.stream_done(self.state, exc)
+        self.tracker.stream_done(self.state, None if self.closing else exc)
 
 
 def wrap_sync(tracker: RunBook, run: Run, gen: Iterator[Any]) -> Generator[Any, None, None]:

@@ -36,7 +36,6 @@ from ..core.record.serialize import snapshot
 from . import mapping as mp
 from .events import EventHandlers
 from .records import (
-    F_INNER_TOOL,
     K_CHAT_STREAM,
     K_LLM,
     K_OTHER,
@@ -150,8 +149,7 @@ class Tracker(EventHandlers):
             and parent.tool is not None
             and parent.tool[0] == name
         ):
-            rec.flags |= F_INNER_TOOL  # ``__call__`` → ``call``, or an async adapter around the tool
-            return
+            return  # ``__call__`` → ``call``, or an async adapter around the tool: recorded once, outside
         skip = getattr(instance, "ctx_param_name", None)
         rec.tool = (name, snapshot(mp.tool_input(bound_args, skip if isinstance(skip, str) else None)))
         rec.anchor = rec.id
