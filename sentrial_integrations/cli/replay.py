@@ -119,22 +119,15 @@ def _replay_sections(e: dict[str, Any]) -> list[tuple[str, str]]:
             if outp.get(key) is not None:
                 usage += f"   {key} {outp[key]}"
         sections.append(("Usage", usage))
-    elif etype == DECISION:
-        if e.get("reasoning") is not None:
-            sections.append(("Reasoning", pretty(e["reasoning"])))
-        if e.get("decision") is not None:
-            sections.append(("Decision", pretty(e["decision"])))
-        if e.get("alternatives") is not None:
-            sections.append(("Alternatives", pretty(e["alternatives"])))
-        if e.get("confidence") is not None:
-            sections.append(("Confidence", f"{e['confidence']:g}"))
     else:
-        if e.get("input") is not None:
-            sections.append(("Input", pretty(e["input"])))
-        if e.get("output") is not None:
-            sections.append(("Output", pretty(e["output"])))
-        if e.get("reasoning") is not None:
-            sections.append(("Reasoning", pretty(e["reasoning"])))
+        keys = (
+            ("reasoning", "decision", "alternatives")
+            if etype == DECISION
+            else ("input", "output", "reasoning")
+        )
+        sections += [(key.capitalize(), pretty(e[key])) for key in keys if e.get(key) is not None]
+        if etype == DECISION and e.get("confidence") is not None:
+            sections.append(("Confidence", f"{e['confidence']:g}"))
     err = e.get("error")
     if err is not None:
         text = error_message(err)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -74,35 +75,37 @@ def fmt_tokens(n: Any, missing: str = MISSING) -> str:
     return missing if v is None else f"{int(v):,}"
 
 
-def fmt_cost(cost: Any, missing: str = MISSING) -> str:
-    """Dollars with 4 significant digits (at least 2 decimals): ``$0.001234``, ``$0.50``, ``$12.35``
-    (the CLI's)."""
+def _dollars(cost: Any, missing: str, amount: Callable[[float], str]) -> str:
     c = _number(cost)
     if c is None:
         return missing
-    if c == 0:
-        return "$0"
+    return "$0" if c == 0 else "$" + amount(c)
+
+
+def _significant(c: float) -> str:
     if abs(c) >= 1000:
-        return f"${c:,.2f}"
+        return f"{c:,.2f}"
     decimals = max(2, 3 - math.floor(math.log10(abs(c))))
-    s = f"{c:.{decimals}f}"
-    whole, _, frac = s.partition(".")
-    frac = frac.rstrip("0").ljust(2, "0")
-    return f"${whole}.{frac}"
+    whole, _, frac = f"{c:.{decimals}f}".partition(".")
+    return f"{whole}.{frac.rstrip('0').ljust(2, '0')}"
+
+
+def _cents(c: float) -> str:
+    if abs(c) >= 1:
+        return f"{c:,.2f}"
+    return f"{c:.{min(8, max(4, 1 - math.floor(math.log10(abs(c)))))}f}"
+
+
+def fmt_cost(cost: Any, missing: str = MISSING) -> str:
+    """Dollars with 4 significant digits (at least 2 decimals): ``$0.001234``, ``$0.50``, ``$12.35``
+    (the CLI's)."""
+    return _dollars(cost, missing, _significant)
 
 
 def fmt_cost_cents(cost: Any, missing: str = MISSING) -> str:
     """Dollars in fixed decimals: cents from $1 (``$12.35``), else 4 to 8 decimals (``$0.0035``)
     (the dashboard's; ``fmtCost`` in ``app.js`` writes the same below $1000)."""
-    c = _number(cost)
-    if c is None:
-        return missing
-    if c == 0:
-        return "$0"
-    if abs(c) >= 1:
-        return f"${c:,.2f}"
-    decimals = min(8, max(4, 1 - math.floor(math.log10(abs(c)))))
-    return f"${c:.{decimals}f}"
+    return _dollars(cost, missing, _cents)
 
 
 def unpriced_text(n: Any) -> str:

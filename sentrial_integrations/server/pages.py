@@ -11,15 +11,15 @@ import datetime as _dt
 import hashlib
 import html
 import json
-import math
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from ..core import format as _format
+from ..core.model import ALL_STATUSES
 from ..core.store import SessionFilter
 
 STATIC_DIR = Path(__file__).with_name("static")
-STATUSES = ("running", "success", "failure", "error", "timeout", "abandoned")
 
 
 def esc(value: Any) -> str:
@@ -40,72 +40,35 @@ def _asset_version() -> str:
 _VERSION = _asset_version()
 
 
-# --- formatting (mirrored in app.js) ---------------------------------------------------------------------
+# --- formatting (core/format.py; app.js mirrors fmt_duration) --------------------------------------------
+
+NONE = "—"  # the dashboard's mark for a missing value
 
 
 def fmt_duration(ms: Any) -> str:
-    if not isinstance(ms, (int, float)) or isinstance(ms, bool) or not math.isfinite(ms):
-        return "—"
-    if ms < 10:
-        return f"{ms:.1f} ms"
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    s = ms / 1000.0
-    if s < 10:
-        return f"{s:.2f} s"
-    if s < 60:
-        return f"{s:.1f} s"
-    if s < 3600:
-        return f"{int(s // 60)}m {int(s % 60):02d}s"
-    return f"{int(s // 3600)}h {int(s % 3600 // 60):02d}m"
+    return _format.fmt_duration(ms, NONE)
 
 
 def fmt_int(n: Any) -> str:
-    if not isinstance(n, (int, float)) or isinstance(n, bool) or not math.isfinite(n):
-        return "—"
-    return f"{int(n):,}"
+    return _format.fmt_tokens(n, NONE)
 
 
 def fmt_cost(c: Any) -> str:
-    if not isinstance(c, (int, float)) or isinstance(c, bool) or not math.isfinite(c):
-        return "—"
-    if c == 0:
-        return "$0"
-    if abs(c) >= 1:
-        return f"${c:,.2f}"
-    decimals = min(8, max(4, 1 - math.floor(math.log10(abs(c)))))
-    return f"${c:.{decimals}f}"
+    return _format.fmt_cost_cents(c, NONE)
 
 
 def _unpriced(n: Any) -> str:
     """A warning next to a cost that leaves out LLM calls with no known price."""
-    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
-        return ""
-    calls = "call" if n == 1 else "calls"
-    return f' <span class="warn unpriced">cost unknown for {n} {calls}</span>'
+    text = _format.unpriced_text(n)
+    return f' <span class="warn unpriced">{text}</span>' if text else ""
 
 
 def fmt_time(ts: Any) -> str:
-    if not isinstance(ts, (int, float)) or isinstance(ts, bool) or not math.isfinite(ts):
-        return "—"
-    try:
-        return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
-    except (OverflowError, OSError, ValueError):
-        return "—"
+    return _format.local_time(ts, missing=NONE)
 
 
 def fmt_ago(ts: Any, now: float | None = None) -> str:
-    if not isinstance(ts, (int, float)) or isinstance(ts, bool) or not math.isfinite(ts):
-        return ""
-    now = _dt.datetime.now().timestamp() if now is None else now
-    d = max(0.0, now - ts)
-    if d < 60:
-        return f"{int(d)}s ago"
-    if d < 3600:
-        return f"{int(d // 60)}m ago"
-    if d < 86400:
-        return f"{int(d // 3600)}h ago"
-    return f"{int(d // 86400)}d ago"
+    return _format.fmt_ago(ts, _dt.datetime.now().timestamp() if now is None else now)
 
 
 def meta_text(value: Any) -> str:
@@ -119,7 +82,7 @@ def meta_text(value: Any) -> str:
 
 def status_badge(status: Any) -> str:
     s = str(status or "unknown")
-    cls = s if s in STATUSES else "other"
+    cls = s if s in ALL_STATUSES else "other"
     return f'<span class="status s-{cls}">{esc(s)}</span>'
 
 
@@ -214,7 +177,7 @@ def list_page(
         f'<a class="tab{" active" if not flt.status else ""}" href="{esc(_query(flt, status=None))}">'
         f'All <span class="count">{fmt_int(counts.get("all", 0))}</span></a>'
     ]
-    for status in STATUSES:
+    for status in ALL_STATUSES:
         active = " active" if flt.status == status else ""
         tabs.append(
             f'<a class="tab t-{status}{active}" href="{esc(_query(flt, status=status))}">'

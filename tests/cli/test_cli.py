@@ -25,9 +25,9 @@ import pytest
 from sentrial_integrations import SentrialClient
 from sentrial_integrations import cli as cli_module
 from sentrial_integrations.cli import context as cli_context
+from sentrial_integrations.cli import fmt_cost, fmt_ms, main, parse_duration, parse_when, percentile
 from sentrial_integrations.cli import serve as cli_serve
 from sentrial_integrations.cli import stats as cli_stats
-from sentrial_integrations.cli import fmt_cost, fmt_ms, main, parse_duration, parse_when, percentile
 from sentrial_integrations.core.api import client as client_module
 from sentrial_integrations.core.store import Store
 
@@ -723,3 +723,18 @@ def test_durations_and_dates_parse():
     assert parse_when("2026-01-01T00:00:00Z", 0.0, "--since") == T0
     with pytest.raises(cli_module.UsageError):
         parse_when("soonish", 0.0, "--since")
+
+
+def test_python_dash_m_and_the_run_bootstrap_dir():
+    proc = subprocess.run(
+        [sys.executable, "-m", "sentrial_integrations.cli", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("sentrial-integrations "), proc.stderr
+    from sentrial_integrations import zerocode
+    from sentrial_integrations.cli.serve import BOOTSTRAP_DIR
+
+    assert Path(BOOTSTRAP_DIR) == Path(zerocode.__file__).parent / "sitecustomize"
+    assert (Path(BOOTSTRAP_DIR) / "sitecustomize.py").is_file()

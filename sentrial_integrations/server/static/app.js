@@ -21,15 +21,36 @@
     return typeof v === "number" && isFinite(v);
   }
 
+  /* x.toFixed(d) as Python's f"{x:.{d}f}" writes it: an exact tie rounds to even, not up. */
+  function pyFixed(x, d) {
+    var digits = Math.min(100, d + 60); // exact for the magnitudes shown here
+    var exact = x.toFixed(digits);
+    var cut = exact.length - (digits - d) - (d === 0 ? 1 : 0);
+    var tail = exact.slice(exact.length - (digits - d));
+    var kept = exact.slice(0, cut);
+    if (/^50*$/.test(tail) && /[02468]$/.test(kept)) return kept;
+    return x.toFixed(d);
+  }
+
+  /* The same text as fmt_duration in core/format.py: 0.25 ms, 42 ms, 1.20 s, 12.5 s, 3 min 05 s,
+     2 h 10 min, 1 d 1 h. */
   function fmtDuration(ms) {
     if (!isNum(ms)) return "—";
-    if (ms < 10) return ms.toFixed(1) + " ms";
-    if (ms < 1000) return Math.round(ms) + " ms";
+    if (ms < 0) return "-" + fmtDuration(-ms);
+    if (ms === 0) return "0 ms";
+    if (ms < 1) return pyFixed(ms, 2) + " ms";
+    if (ms < 10) return pyFixed(ms, 1) + " ms";
+    if (ms < 999.5) return pyFixed(ms, 0) + " ms";
     var s = ms / 1000;
-    if (s < 10) return s.toFixed(2) + " s";
-    if (s < 60) return s.toFixed(1) + " s";
-    if (s < 3600) return Math.floor(s / 60) + "m " + String(Math.floor(s % 60)).padStart(2, "0") + "s";
-    return Math.floor(s / 3600) + "h " + String(Math.floor((s % 3600) / 60)).padStart(2, "0") + "m";
+    if (s < 9.995) return pyFixed(s, 2) + " s";
+    if (s < 59.95) return pyFixed(s, 1) + " s";
+    var total = Number(pyFixed(s, 0));
+    var minutes = Math.floor(total / 60);
+    var pad = function (n) { return String(n).padStart(2, "0"); };
+    if (minutes < 60) return minutes + " min " + pad(total % 60) + " s";
+    var hours = Math.floor(minutes / 60);
+    if (hours < 24) return hours + " h " + pad(minutes % 60) + " min";
+    return Math.floor(hours / 24) + " d " + (hours % 24) + " h";
   }
 
   function fmtInt(n) {
@@ -44,15 +65,16 @@
     return "$" + c.toFixed(decimals);
   }
 
+  /* A timeline tick: as precise as the tick step needs, in the units of fmtDuration. */
   function fmtOffset(ms, step) {
     if (ms === 0) return "0";
-    if (step < 1000 && ms < 1000) return Math.round(ms) + "ms";
+    if (step < 1000 && ms < 1000) return Math.round(ms) + " ms";
     if (ms < 60000) {
       var decimals = step >= 1000 ? 0 : step >= 100 ? 1 : 2;
-      return (ms / 1000).toFixed(decimals) + "s";
+      return (ms / 1000).toFixed(decimals) + " s";
     }
     var m = Math.floor(ms / 60000);
-    return m + "m" + String(Math.round((ms % 60000) / 1000)).padStart(2, "0") + "s";
+    return m + " min " + String(Math.round((ms % 60000) / 1000)).padStart(2, "0") + " s";
   }
 
   function fmtClock(ts) {
