@@ -48,3 +48,12 @@ def events(client: SentrialClient, session_id: str) -> list[dict[str, Any]]:
 
 def brief(e: dict[str, Any]) -> tuple[str, str | None]:
     return (e["type"], e["name"])
+
+
+GPT = ("llm_call", "llm:openai:gpt-4o-mini")
+
+
+def tool_round(tool: str, *after_tool: tuple[str, str | None]) -> list[tuple[str, str | None]]:
+    """The events of an agent's tool round on gpt-4o-mini: the model asks for ``tool`` (a call and its
+    decision), the tool runs (then ``after_tool``), the model answers."""
+    return [GPT, ("decision", "decision"), ("tool_call", tool), *after_tool, GPT]

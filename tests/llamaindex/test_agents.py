@@ -10,7 +10,7 @@ from llama_index.core.agent.workflow import FunctionAgent, ReActAgent
 from llama_index.core.tools import FunctionTool
 from llama_index.llms.openai import OpenAI
 
-from tests.llamaindex.conftest import brief, events, sessions
+from tests.llamaindex.conftest import brief, events, sessions, tool_round
 from tests.servers.openai_server import ScriptedOpenAIServer, chat, error
 
 RESPONSE_MODEL = "gpt-4o-mini-2024-07-18"
@@ -53,12 +53,7 @@ async def test_function_agent_tool_call(li_client, openai_server):
     }
     assert s["output"] == "The answer is 5"
     evs = events(li_client, s["id"])
-    assert [brief(e) for e in evs] == [
-        ("llm_call", "llm:openai:gpt-4o-mini"),
-        ("decision", "decision"),
-        ("tool_call", "add"),
-        ("llm_call", "llm:openai:gpt-4o-mini"),
-    ]
+    assert [brief(e) for e in evs] == tool_round("add")
     first, decision, tool, final = evs
     call = {"id": "call_add", "name": "add", "arguments": {"a": 2, "b": 3}}
 
@@ -129,13 +124,7 @@ async def test_tool_that_raises(li_client, openai_server):
     (s,) = sessions(li_client)
     assert s["status"] == "success"  # the agent handled the tool error and answered
     evs = events(li_client, s["id"])
-    assert [brief(e) for e in evs] == [
-        ("llm_call", "llm:openai:gpt-4o-mini"),
-        ("decision", "decision"),
-        ("tool_call", "explode"),
-        ("error", "explode"),
-        ("llm_call", "llm:openai:gpt-4o-mini"),
-    ]
+    assert [brief(e) for e in evs] == tool_round("explode", ("error", "explode"))
     tool, err = evs[2], evs[3]
     assert tool["input"] == {"reason": "test"}
     assert tool["output"] is None
@@ -175,12 +164,7 @@ async def test_react_agent_decision_from_parsed_action(li_client, openai_server)
     (s,) = sessions(li_client)
     assert (s["name"], s["status"], s["output"]) == ("ReActAgent.run", "success", "5")
     evs = events(li_client, s["id"])
-    assert [brief(e) for e in evs] == [
-        ("llm_call", "llm:openai:gpt-4o-mini"),
-        ("decision", "decision"),
-        ("tool_call", "add"),
-        ("llm_call", "llm:openai:gpt-4o-mini"),
-    ]
+    assert [brief(e) for e in evs] == tool_round("add")
     assert evs[0]["output"]["content"] == thought
     assert evs[0]["output"]["tool_calls"] is None
     assert evs[1]["reasoning"] == thought
@@ -207,12 +191,7 @@ async def test_concurrent_runs_keep_their_own_sessions(li_client, openai_server)
         s = by_input[question]
         assert s["status"] == "success" and s["output"] == answer
         evs = events(li_client, s["id"])
-        assert [brief(e) for e in evs] == [
-            ("llm_call", "llm:openai:gpt-4o-mini"),
-            ("decision", "decision"),
-            ("tool_call", "add"),
-            ("llm_call", "llm:openai:gpt-4o-mini"),
-        ]
+        assert [brief(e) for e in evs] == tool_round("add")
         assert evs[0]["input"]["messages"] == [{"role": "user", "content": question}]
         assert evs[2]["input"] == args
         assert evs[3]["output"]["content"] == answer
@@ -242,12 +221,7 @@ async def test_agent_workflow_streamed_events(li_client, openai_server):
         "success",
         "5",
     )
-    assert [brief(e) for e in events(li_client, s["id"])] == [
-        ("llm_call", "llm:openai:gpt-4o-mini"),
-        ("decision", "decision"),
-        ("tool_call", "add"),
-        ("llm_call", "llm:openai:gpt-4o-mini"),
-    ]
+    assert [brief(e) for e in events(li_client, s["id"])] == tool_round("add")
 
 
 async def test_cancelled_run_is_abandoned(li_client, openai_server):

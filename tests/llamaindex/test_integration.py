@@ -3,10 +3,6 @@ back exactly the two handlers it added."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 import warnings
 
 import pytest
@@ -20,6 +16,7 @@ from sentrial_integrations.core.config import SentrialConfigWarning
 from sentrial_integrations.llamaindex import instrument, is_instrumented, last_session_id, uninstrument
 from sentrial_integrations.llamaindex.integration import INTEGRATION, LlamaIndexIntegration
 from tests.llamaindex.conftest import brief, events, sessions
+from tests.test_config import _python  # a fresh interpreter, without the SENTRIAL_* environment
 
 
 def _ours(handlers: list) -> list:
@@ -97,19 +94,6 @@ def test_a_second_instrument_call_replaces_the_client_for_new_runs(local_client,
         ]
     finally:
         other.shutdown(5)
-
-
-def _python(code: str, tmp_path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTRIAL_") and k != "PYTHONWARNINGS"}
-    env.update(SENTRIAL_SPOOL_PATH=str(tmp_path / "spool"), SENTRIAL_LOCAL_PATH=str(tmp_path / "s.db"))
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_importing_the_integration_does_not_import_llamaindex(tmp_path):
