@@ -29,6 +29,14 @@ EVENT = 2
 SESSION_CLOSE = 3
 MARKER = 4
 
+# --- record kinds (``record["kind"]``) --------------------------------------------------------------
+START_RECORD = "session_start"
+EVENT_RECORD = "event"
+CLOSE_RECORD = "session_close"
+RECORD_KINDS = (START_RECORD, EVENT_RECORD, CLOSE_RECORD)
+#: the name of an error event an LLM call left behind: ``llm:<provider>:<model>``
+LLM_ERROR_PREFIX = "llm:"
+
 # --- event types ----------------------------------------------------------------------------------
 TOOL_CALL = "tool_call"
 DECISION = "decision"

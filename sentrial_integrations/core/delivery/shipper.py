@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .. import model as M
 from ..exporters.base import DROP, OK, REFUSED, WAIT, Exporter
 from ..log import RateLimitedWarner, logger, register_secret
 from .outbox import Outbox, loads
@@ -169,7 +170,7 @@ class Shipper:
         if not rows:
             return False
         # within a session, its start before its other records (commit order across processes may differ)
-        rows.sort(key=lambda r: 0 if r[6] == "session_start" else 1)
+        rows.sort(key=lambda r: 0 if r[6] == M.START_RECORD else 1)
         wall = time.time()
         ids: list[int] = []
         records: list[dict[str, Any]] = []

@@ -23,6 +23,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from .. import model as M
 from ..log import RateLimitedWarner, logger
 from ..model import BULKY_FIELDS
 from ..record.serialize import dumps, dumps_bytes, fit
@@ -253,7 +254,7 @@ class SentrialHTTPExporter:
             sid = rec.get("session_id") or ""
             key = group_of.get(sid)
             if key is None:
-                parent = rec.get("parent_session_id") if rec.get("kind") == "session_start" else None
+                parent = rec.get("parent_session_id") if rec.get("kind") == M.START_RECORD else None
                 key = group_of[sid] = group_of.get(parent, sid) if parent else sid
             groups.setdefault(key, []).append(i)
         outcomes = [RETRY] * len(records)
@@ -302,7 +303,7 @@ class SentrialHTTPExporter:
     def _send_one(self, rec: dict[str, Any]) -> _Outcome:
         kind = rec.get("kind")
         cid = rec["session_id"]
-        if kind == "session_start":
+        if kind == M.START_RECORD:
             if self._server_id(cid):
                 return _Outcome(OK)
             body = wire.session_body(rec)
@@ -336,10 +337,10 @@ class SentrialHTTPExporter:
         server_sid = self._server_id(cid)
         if server_sid is None:
             return _Outcome(WAIT, reason="its session has no server id yet")
-        if kind == "event":
+        if kind == M.EVENT_RECORD:
             rec, body = self._fit(rec, lambda r: wire.event_body(r, server_sid))
             return self._finish(self._request("POST", "/api/sdk/events", body, rec["id"], rec, server_sid))
-        if kind == "session_close":
+        if kind == M.CLOSE_RECORD:
             body = wire.close_body(rec)
             out = self._finish(
                 self._request("PATCH", f"/api/sdk/sessions/{server_sid}", body, f"{cid}.close")

@@ -10,8 +10,10 @@ import datetime as _dt
 import json
 from typing import Any
 
+from .. import model as M
+
 WIRE_EVENT_TYPES = ("tool_call", "llm_decision", "error")
-LLM_PREFIX = "llm:"
+LLM_PREFIX = M.LLM_ERROR_PREFIX
 # A state change travels as a tool_call named "state_change" with the public API's stateBefore /
 # stateAfter fields: the public API accepts only the three event types above, and would refuse (400)
 # an eventType "state_change". Inbound, both forms are read back as a state_change event.
@@ -183,7 +185,7 @@ def _as_object(value: Any, key: str) -> dict[str, Any]:
 def record_from_session_body(body: dict[str, Any], session_id: str, ts: float) -> dict[str, Any]:
     metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
     return {
-        "kind": "session_start",
+        "kind": M.START_RECORD,
         "session_id": session_id,
         "name": body.get("name"),
         "agent_name": body.get("agentName"),
@@ -203,7 +205,7 @@ def record_from_event_body(
     name = body.get("toolName")
     out = body.get("toolOutput")
     rec: dict[str, Any] = {
-        "kind": "event",
+        "kind": M.EVENT_RECORD,
         "id": event_id,
         "session_id": session_id,
         "seq": body.get("sequence") if isinstance(body.get("sequence"), int) else seq,
@@ -260,7 +262,7 @@ def record_from_close_body(body: dict[str, Any], session_id: str, ts: float) -> 
     if body.get("sentrialStatus") in ("success", "failure", "error", "timeout", "abandoned"):
         status = body["sentrialStatus"]
     return {
-        "kind": "session_close",
+        "kind": M.CLOSE_RECORD,
         "session_id": session_id,
         "status": status,
         "ts": ts,

@@ -67,7 +67,7 @@ class RecordBuilder:
             user_id = str(metadata["user_id"])
         self.totals[sid] = [None, None, None, None]
         return {
-            "kind": "session_start",
+            "kind": M.START_RECORD,
             "session_id": sid,
             "name": self._text(p.get("name")) or "session",
             "agent_name": self._text(p.get("agent_name")),
@@ -87,7 +87,7 @@ class RecordBuilder:
         start = _num(f.get("start_time"))
         ts = start if start is not None else ts_ns / 1e9 - (duration or 0.0) / 1000.0
         rec: dict[str, Any] = {
-            "kind": "event",
+            "kind": M.EVENT_RECORD,
             "id": M.event_id(sid, seq) + self.id_suffix,
             "session_id": sid,
             "seq": seq,
@@ -177,7 +177,7 @@ class RecordBuilder:
         pt, ct, tt, cost = (p.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens", "cost"))
         reason = p.get("failure_reason")
         return {
-            "kind": "session_close",
+            "kind": M.CLOSE_RECORD,
             "session_id": sid,
             "seq": seq,
             "status": p["status"],
@@ -196,7 +196,7 @@ class RecordBuilder:
         }
 
     def _finish(self, rec: dict[str, Any]) -> dict[str, Any] | None:
-        if self.hook is not None and rec["kind"] != "session_close":
+        if self.hook is not None and rec["kind"] != M.CLOSE_RECORD:
             keep = {k: rec[k] for k in _IDENTITY_FIELDS if k in rec}
             try:
                 out = self.hook(rec)
@@ -204,7 +204,7 @@ class RecordBuilder:
                 self.warner.warn("redact-hook", "Sentrial: the redact hook raised %r; payloads withheld", exc)
                 out = _withheld(rec, "[REDACTED: redact hook failed]")
             if out is None:
-                if rec["kind"] == "event":
+                if rec["kind"] == M.EVENT_RECORD:
                     return None
                 out = rec
             if not isinstance(out, dict):

@@ -23,6 +23,8 @@ import json
 import math
 from typing import Any
 
+from .. import model as M
+
 MARKER_KEY = "sentrial_normalized"
 DEPTH_MARKER = "[max depth reached]"
 
@@ -35,12 +37,12 @@ MAX_DEPTH = 64
 MAX_MARK_TEXT = 200
 
 _PAYLOAD = {
-    "session_start": ("metadata",),
-    "event": ("input", "output", "metadata", "decision", "alternatives", "state_change"),
-    "session_close": ("output", "custom_metrics", "user_input", "assistant_output"),
+    M.START_RECORD: ("metadata",),
+    M.EVENT_RECORD: ("input", "output", "metadata", "decision", "alternatives", "state_change"),
+    M.CLOSE_RECORD: ("output", "custom_metrics", "user_input", "assistant_output"),
 }
 _TEXT = {
-    "session_start": (
+    M.START_RECORD: (
         "session_id",
         "name",
         "agent_name",
@@ -49,7 +51,7 @@ _TEXT = {
         "convo_id",
         "project_id",
     ),
-    "event": (
+    M.EVENT_RECORD: (
         "id",
         "session_id",
         "type",
@@ -60,10 +62,10 @@ _TEXT = {
         "model",
         "provider",
     ),
-    "session_close": ("session_id", "status", "failure_reason"),
+    M.CLOSE_RECORD: ("session_id", "status", "failure_reason"),
 }
 _COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
-_MARK_HOME = {"session_start": "metadata", "event": "metadata", "session_close": "custom_metrics"}
+_MARK_HOME = {M.START_RECORD: "metadata", M.EVENT_RECORD: "metadata", M.CLOSE_RECORD: "custom_metrics"}
 
 
 def normalize_record(rec: dict[str, Any], *, converted: bool = False) -> dict[str, Any]:
@@ -84,20 +86,20 @@ def normalize_record(rec: dict[str, Any], *, converted: bool = False) -> dict[st
         out["ts"] = _clamp(out["ts"], TS_MIN, TS_MAX, "ts", marks)
     if "duration_ms" in out:
         out["duration_ms"] = _clamp(out["duration_ms"], 0.0, MAX_DURATION_MS, "duration_ms", marks)
-    if kind != "session_start":
+    if kind != M.START_RECORD:
         for key in _COUNTS:
             if out.get(key) is not None:
                 out[key] = _count(out[key], key, marks)
         if out.get("cost") is not None:
             out["cost"] = _number(out["cost"], -MAX_COST, MAX_COST, "cost", marks)
-    if kind == "event":
+    if kind == M.EVENT_RECORD:
         if out.get("seq") is not None:
             out["seq"] = _count(out["seq"], "seq", marks)
         if out.get("confidence") is not None:
             out["confidence"] = _number(out["confidence"], -MAX_COST, MAX_COST, "confidence", marks)
         if out.get("error") is not None:
             out["error"] = clean_error(out["error"])
-    if kind == "session_start" and not isinstance(out.get("metadata"), dict):
+    if kind == M.START_RECORD and not isinstance(out.get("metadata"), dict):
         out["metadata"] = {} if out.get("metadata") is None else {"value": out["metadata"]}
     if marks:  # noted in the record's metadata (custom_metrics for a close), before it is cleaned
         home = _MARK_HOME.get(kind, "metadata")  # type: ignore[arg-type]
@@ -109,7 +111,7 @@ def normalize_record(rec: dict[str, Any], *, converted: bool = False) -> dict[st
         out[home] = {**container, MARKER_KEY: marks}
     if converted:
         output = out.get("output")
-        if kind == "event" and type(output) is dict and type(output.get("tokens")) is dict:
+        if kind == M.EVENT_RECORD and type(output) is dict and type(output.get("tokens")) is dict:
             tokens = clean_value(output["tokens"])
             if tokens is not output["tokens"]:
                 out["output"] = {**output, "tokens": tokens}

@@ -122,14 +122,14 @@ class SpanTranslator:
         sid = rec.get("session_id")
         if not isinstance(sid, str):
             return []
-        if kind == "session_start":
+        if kind == M.START_RECORD:
             work.put(sid, SessionInfo.from_start(rec))
             return []
-        if kind == "session_close":
+        if kind == M.CLOSE_RECORD:
             info = work.get(sid)
             work.drop(sid)
             return [self._root_span(sid, info, rec)]
-        if kind != "event":
+        if kind != M.EVENT_RECORD:
             return []
         info = work.get(sid)
         etype = rec.get("type")
@@ -342,7 +342,7 @@ class SpanTranslator:
         if seen is True:  # the failed span already carries this error
             return []
         name = rec.get("name")
-        if seen is None and parent_key and isinstance(name, str) and name.startswith("llm:"):
+        if seen is None and parent_key and isinstance(name, str) and name.startswith(M.LLM_ERROR_PREFIX):
             return [self._failed_llm_span(sid, info, rec, parent_key, name, error)]
         ev = _exception_attrs(info.last_error_type, error)
         if isinstance(name, str):
