@@ -49,27 +49,37 @@ class RunTarget:
         failure_reason: str | None = None,
         output: Any = None,
         custom_metrics: dict[str, Any] | None = None,
+        **fields: Any,
     ) -> None:
-        """Close the session if the run opened it (and nobody closed it yet, e.g. ``shutdown()`` at exit)."""
+        """Close the session if the run opened it (and nobody closed it yet, e.g. ``shutdown()`` at exit).
+        ``fields``: the other keywords of :meth:`SentrialClient.close_session` (``user_input``, ...)."""
         self.release()
         if self.owned and not self.session.closed and self.client.is_open(self.session_id):
             self.session.close(
-                status, failure_reason=failure_reason, output=output, custom_metrics=custom_metrics
+                status,
+                failure_reason=failure_reason,
+                output=output,
+                custom_metrics=custom_metrics,
+                **fields,
             )
 
 
-def _own_session_type() -> type[Session]:
-    from .api.client import Session
+#: (Session, RunSession, get_client), bound on the first run: importing this module stays cheap, and
+#: the call pays no import statement
+_api: Any = None
+
+
+def _load_api() -> Any:
+    global _api
+    from .api.client import Session, get_client
 
     class RunSession(Session):
         """A session an integration run opened; ``opened_by`` names the integration."""
 
         __slots__ = ("opened_by",)
 
-    return RunSession
-
-
-_RunSession: Any = None
+    _api = (Session, RunSession, get_client)
+    return _api
 
 
 def open_run(
@@ -86,10 +96,7 @@ def open_run(
     convo_id: str | None = None,
 ) -> RunTarget:
     """Where a run named ``name`` records (see the module docs); opens a session only as the last resort."""
-    global _RunSession
-    from .api.client import Session as _Session
-    from .api.client import get_client
-
+    _Session, _RunSession, get_client = _api or _load_api()
     if isinstance(session, _Session):
         return RunTarget(session, owned=False)
     if isinstance(session, str):
@@ -106,8 +113,6 @@ def open_run(
             return RunTarget(cur, owned=False)
     c = client or get_client()
     sid = c.create_session(name, metadata, agent_name=agent_name, user_id=user_id, convo_id=convo_id)
-    if _RunSession is None:
-        _RunSession = _own_session_type()
     own = _RunSession(c, sid, name)
     own.opened_by = integration
     return RunTarget(own, owned=True)

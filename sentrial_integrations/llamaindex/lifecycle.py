@@ -228,7 +228,7 @@ class RunBook:
         if run.status == M.SUCCESS and (run.result is not None or run.streamed is not None):
             output = mp.Lazy(mp.run_output_json, run.result, run.streamed)
         run.result = None
-        run.session.close(
+        run.target.close(
             run.status,
             failure_reason=run.failure,
             output=output,

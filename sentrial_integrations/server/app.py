@@ -34,15 +34,9 @@ from ..core.store import Store
 from . import compare, dashboard, ingest, pages, read_api
 from .errors import EXCEPTION_HANDLERS
 from .security import BODY_TIMEOUT_S, HEADER_TIMEOUT_S, LOOPBACK_HOSTS, GuardMiddleware, is_loopback_host
-from .state import ServerState, server_state
+from .state import ServerState
 
 logger = logging.getLogger("sentrial_integrations.server")
-
-# What compare.py reaches for on this module (it imports it lazily): these go once compare.py imports
-# them from where they live.
-_page_auth = dashboard.page_auth
-_state = server_state
-_session_data = read_api.session_data
 
 
 def create_app(

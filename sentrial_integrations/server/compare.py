@@ -16,7 +16,10 @@ from starlette.responses import HTMLResponse, Response
 
 from ..rerun.diff import diff_sessions
 from . import pages
+from .dashboard import page_auth
 from .pages import esc, fmt_cost, fmt_duration, fmt_int, status_badge
+from .read_api import session_data
+from .state import server_state
 
 _MARK = {"same": "=", "changed": "~", "removed": "−", "added": "+"}
 _KIND_TEXT = {"same": "same", "changed": "changed", "removed": "only in A", "added": "only in B"}
@@ -198,20 +201,18 @@ def render(result: dict[str, Any]) -> str:
 
 
 async def compare_page(request: Request) -> Response:
-    from . import app as server_app  # the app module registers this route; imported here, not at the top
-
-    denied = server_app._page_auth(request)
+    denied = page_auth(request)
     if denied is not None:
         return denied
-    st = server_app._state(request)
+    st = server_state(request)
     a = (request.query_params.get("a") or "").strip()
     b = (request.query_params.get("b") or "").strip()
     if not a or not b:
         return HTMLResponse(
             pages.layout("Compare", _form(a, b), kind="compare"), headers={"Cache-Control": "no-store"}
         )
-    left = await st.call(server_app._session_data, st.store, a)
-    right = await st.call(server_app._session_data, st.store, b)
+    left = await st.call(session_data, st.store, a)
+    right = await st.call(session_data, st.store, b)
     missing = [ident for ident, data in ((a, left), (b, right)) if data is None]
     if missing or left is None or right is None:
         note = (
