@@ -1,10 +1,12 @@
 """One traced OpenAI call: where it records, what it sends, and how its events are written exactly once.
 
 :func:`call_sync` and :func:`call_async` are the whole per-call path shared by :func:`wrap_openai`
-(instance level) and :func:`instrument_openai` (class level). They call the SDK method unchanged
-(except for asking for a stream usage chunk, which the caller never sees), re-raise the SDK's own
-exception object, and hand streams and raw responses to :mod:`.streams`, which finishes the call
-when the caller is done with them.
+(instance level, :mod:`.wrapper`) and :func:`instrument_openai` (class level, :mod:`.integration`).
+They call the SDK method unchanged (except for asking for a stream usage chunk, which the caller never
+sees), re-raise the SDK's own exception object, and hand streams to :mod:`.streams` and raw responses
+to :mod:`.raw`, which finish the call when the caller is done with them. A call records where
+:func:`~sentrial_integrations.core.runs.open_run` says (an outer layer's claim, the current session,
+else a session of its own) and reports our own failures with the core guard, never to the caller.
 """
 
 from __future__ import annotations

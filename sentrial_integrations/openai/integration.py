@@ -50,13 +50,14 @@ class OpenAIIntegration(Integration):
         from .mapping import OPS
 
         client = options.pop("client", None)
+        check_options("OpenAIIntegration.instrument", options)
         opts = Options(client, options)
         self.targets.clear()
         for op in OPS:
             try:
                 module = importlib.import_module(op.module)
             except Exception as exc:
-                report_internal("instrument_openai", exc)
+                report_internal("the OpenAI integration (instrument)", exc)
                 continue
             for cls_name, is_async in ((op.sync_cls, False), (op.async_cls, True)):
                 cls = getattr(module, cls_name, None)
@@ -77,7 +78,8 @@ class OpenAIIntegration(Integration):
                 setattr(cls, name, original)
             else:  # someone patched over us: leave their function (it may call ours, which passes through)
                 report_internal(
-                    "uninstrument", RuntimeError(f"{cls.__name__}.{name} was replaced by someone else")
+                    "the OpenAI integration (uninstrument)",
+                    RuntimeError(f"{cls.__name__}.{name} was replaced by someone else"),
                 )
         self.patches.clear()
         self.targets.clear()

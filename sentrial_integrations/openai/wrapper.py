@@ -1,4 +1,4 @@
-"""``wrap_openai`` (one client) and ``instrument_openai`` (every client): where the tracing is attached.
+"""``wrap_openai`` (one client) and, in :mod:`.integration`, ``instrument_openai`` (every client).
 
 Both attach the same per-call code (:mod:`.calls`) at the resource-method level:
 

@@ -153,3 +153,10 @@ def test_a_bad_option_raises_before_anything_is_patched():
     with pytest.raises(TypeError):
         instrument_openai(metadata=5)  # as before: dict(5)
     assert traced_methods() == before and not is_instrumented()
+
+
+def test_the_integration_refuses_an_unknown_option_without_raising(caplog_sentrial):
+    before = traced_methods()
+    assert INTEGRATION.instrument(sesion_name="typo") is False
+    assert "unexpected keyword argument 'sesion_name'" in caplog_sentrial.text
+    assert traced_methods() == before and not is_instrumented()
