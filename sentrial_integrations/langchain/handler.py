@@ -289,14 +289,7 @@ class SentrialCallbackHandler(ModelCallbacks, BaseCallbackHandler):
             recorded, error = _m.tool_output(output)
             self._record_call(run, recorded, error, end)
             if error is not None:
-                root.client.track_error(
-                    root.sid,
-                    error,
-                    tool_name=run.name,
-                    metadata=run.meta,
-                    parent_span_id=run.span,
-                    start_time=end,
-                )
+                self._track_error(run, error, end)
                 if root.top is run:
                     self._finish_root(root, M.ERROR, reason=f"ToolError: {error['message']}")
                 return

@@ -226,6 +226,12 @@ class RunBook:
             if seen is error:
                 return
         root.errors.append(error)
+        self._track_error(run, error, end)
+
+    @staticmethod
+    def _track_error(run: Run, error: Any, end: float) -> None:
+        """The error event of ``run`` (an exception, or the error a tool returned)."""
+        root = run.root
         root.client.track_error(
             root.sid,
             error,
