@@ -36,6 +36,16 @@ def assert_same(a: Any, b: Any) -> None:
         assert normalise(a) == normalise(b)
 
 
+def same_through_the_wrapper(make_oai: Any, local_client: Any, call: Any) -> Any:
+    """``call(client)`` on a plain client and on a wrapped one: the wrapped result (asserted the same)."""
+    from sentrial_integrations.openai import wrap_openai
+
+    a = call(make_oai())
+    b = call(wrap_openai(make_oai(), local_client))
+    assert_same(a, b)
+    return b
+
+
 def assert_same_items(a: list[Any], b: list[Any]) -> None:
     assert len(a) == len(b), (len(a), len(b))
     for x, y in zip(a, b, strict=True):
@@ -46,6 +56,14 @@ def sessions_with_events(store: Store) -> list[tuple[dict[str, Any], list[dict[s
     return [
         (s, store.get_events(s["id"])) for s in sorted(store.list_sessions(), key=lambda s: s["started_at"])
     ]
+
+
+def recorded_contents(client: Any) -> list[Any]:
+    """The ``content`` of every event ``client`` recorded, over all its sessions, sorted."""
+    from tests.conftest import read_store
+
+    store = read_store(client)
+    return sorted(e["output"]["content"] for s in store.list_sessions() for e in store.get_events(s["id"]))
 
 
 def chat_tokens(

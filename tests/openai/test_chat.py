@@ -5,8 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 from openai import OpenAI, Stream
-from openai.types.chat import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion
-from pydantic import BaseModel
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from sentrial_integrations.openai import wrap_openai
 from tests.conftest import only_session, read_store
@@ -102,28 +101,6 @@ def test_tool_calls_also_record_a_decision(make_oai, openai_server, local_client
     assert decision["alternatives"] == ["get_weather", "get_time"]
     assert decision["parent_span_id"] == llm["span_id"]
     assert decision["metadata"] == {"operation": "chat.completions.create", "model": "gpt-4o-mini"}
-
-
-class Answer(BaseModel):
-    answer: int
-
-
-def test_parse_with_a_pydantic_response_format(make_oai, openai_server, local_client):
-    openai_server.script(chat('{"answer": 42}'), chat('{"answer": 42}'))
-    plain = make_oai()
-    wrapped = wrap_openai(make_oai(), local_client)
-
-    a = plain.chat.completions.parse(model="gpt-4o-mini", messages=USER_MSG, response_format=Answer)
-    b = wrapped.chat.completions.parse(model="gpt-4o-mini", messages=USER_MSG, response_format=Answer)
-    assert isinstance(b, ParsedChatCompletion)
-    assert b.choices[0].message.parsed == Answer(answer=42)
-    assert_same(a, b)
-
-    store = read_store(local_client)
-    [event] = store.get_events(only_session(store)["id"])
-    assert event["input"]["params"] == {"response_format": {"type": "json_schema", "class": "Answer"}}
-    assert pop_timing(event) == expected_output('{"answer": 42}')
-    assert event["metadata"]["operation"] == "chat.completions.parse"
 
 
 def test_stream_chunks_are_identical_and_the_usage_chunk_stays_hidden(make_oai, openai_server, local_client):

@@ -10,7 +10,7 @@ from sentrial_integrations.openai import (
     wrap_openai,
 )
 from tests.conftest import only_session, read_store
-from tests.openai.helpers import USER_MSG, assert_same_items, expected_output, pop_timing
+from tests.openai.helpers import USER_MSG, assert_same_items, expected_output, pop_timing, recorded_contents
 from tests.servers.openai_server import chat
 
 
@@ -88,13 +88,7 @@ async def test_user_subclasses_are_told_apart_by_type(make_oai, openai_server, l
     )
     resp = await asy.chat.completions.create(model="gpt-4o-mini", messages=USER_MSG)
     assert resp.choices[0].message.content == "async sub"
-    store = read_store(local_client)
-    assert sorted(
-        e["output"]["content"] for s in store.list_sessions() for e in store.get_events(s["id"])
-    ) == [
-        "async sub",
-        "sync sub",
-    ]
+    assert recorded_contents(local_client) == ["async sub", "sync sub"]
 
 
 def test_with_options_copies_stay_tracked(make_oai, openai_server, local_client):
@@ -105,13 +99,7 @@ def test_with_options_copies_stay_tracked(make_oai, openai_server, local_client)
     assert type(copy1) is OpenAI and copy1 is not wrapped and copy1.timeout == 30
     copy1.chat.completions.create(model="gpt-4o-mini", messages=USER_MSG)
     copy2.chat.completions.create(model="gpt-4o-mini", messages=USER_MSG)
-    store = read_store(local_client)
-    assert sorted(
-        e["output"]["content"] for s in store.list_sessions() for e in store.get_events(s["id"])
-    ) == [
-        "copy 1",
-        "copy 2",
-    ]
+    assert recorded_contents(local_client) == ["copy 1", "copy 2"]
 
 
 def test_wrapping_twice_records_once(make_oai, openai_server, local_client):

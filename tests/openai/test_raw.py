@@ -15,6 +15,7 @@ from tests.openai.helpers import (
     collect_until_closed,
     expected_output,
     pop_timing,
+    recorded_contents,
 )
 from tests.servers.openai_server import chat, responses_api
 
@@ -64,11 +65,7 @@ def test_client_level_raw_response_touched_before_and_after_wrapping(make_oai, o
     # built after wrapping (as langchain-openai does on every call)
     client.with_raw_response.responses.create(model="gpt-4o-mini", input="hi").parse()
 
-    store = read_store(local_client)
-    contents = sorted(
-        e["output"]["content"] for s in store.list_sessions() for e in store.get_events(s["id"])
-    )
-    assert contents == ["client raw after", "client raw before"]
+    assert recorded_contents(local_client) == ["client raw after", "client raw before"]
 
 
 def test_raw_response_never_parsed_is_recorded_from_its_body(make_oai, openai_server, local_client):

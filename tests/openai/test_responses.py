@@ -6,7 +6,6 @@ import pytest
 from openai import Stream
 from openai.types import Completion, CreateEmbeddingResponse
 from openai.types.responses import Response
-from pydantic import BaseModel
 
 from sentrial_integrations.openai import wrap_openai
 from tests.conftest import only_session, read_store
@@ -83,26 +82,6 @@ def test_responses_function_calls_record_a_decision(make_oai, openai_server, loc
     assert decision["decision"] == {"action": "tool_calls", "tool_calls": calls}
     assert decision["alternatives"] == ["get_weather", "search"]
     assert decision["parent_span_id"] == llm["span_id"]
-
-
-class City(BaseModel):
-    name: str
-
-
-def test_responses_parse(make_oai, openai_server, local_client):
-    openai_server.script(responses_api('{"name": "Paris"}'), responses_api('{"name": "Paris"}'))
-    plain = make_oai()
-    wrapped = wrap_openai(make_oai(), local_client)
-    a = plain.responses.parse(model="gpt-4o-mini", input=QUESTION, text_format=City)
-    b = wrapped.responses.parse(model="gpt-4o-mini", input=QUESTION, text_format=City)
-    assert b.output_parsed == City(name="Paris")
-    assert_same(a, b)
-
-    store = read_store(local_client)
-    [event] = store.get_events(only_session(store)["id"])
-    assert event["input"]["params"] == {"text_format": {"type": "json_schema", "class": "City"}}
-    assert pop_timing(event) == expected_output('{"name": "Paris"}', finish_reason="completed")
-    assert event["metadata"]["operation"] == "responses.parse"
 
 
 def test_responses_stream_events_are_identical(make_oai, openai_server, local_client):
