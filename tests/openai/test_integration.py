@@ -29,8 +29,10 @@ def traced_methods() -> dict[tuple[type, str], object]:
     for op in OPS:
         module = importlib.import_module(op.module)
         for cls_name in (op.sync_cls, op.async_cls):
-            cls = getattr(module, cls_name)
-            out[(cls, op.method)] = vars(cls)[op.method]
+            cls = getattr(module, cls_name, None)
+            if isinstance(cls, type) and op.method in vars(cls):  # as the integration: what this SDK has
+                out[(cls, op.method)] = vars(cls)[op.method]
+    assert (Completions, "create") in out and (AsyncCompletions, "create") in out
     return out
 
 
