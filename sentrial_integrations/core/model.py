@@ -12,7 +12,7 @@ SQLite store and the local server understand::
      "confidence"}  (+ "cost_source", "unpriced" on llm_call events)
     {"kind": "session_close", "session_id", "seq", "status", "ts", "duration_ms", "output",
      "user_input", "assistant_output", "failure_reason", "custom_metrics", "prompt_tokens",
-     "completion_tokens", "total_tokens", "cost", "unpriced_calls", "event_count"}
+     "completion_tokens", "total_tokens", "cost", "unpriced_calls"}
 
 ``type`` is one of ``tool_call``, ``decision``, ``llm_call``, ``error``, ``state_change`` (``input`` /
 ``output`` hold the state before / after, ``reasoning`` the reason). Times are epoch seconds.
@@ -148,7 +148,6 @@ class SessionCloseRecord(TypedDict, total=False):
     total_tokens: int
     cost: float
     unpriced_calls: int
-    event_count: int
 
 
 def event_id(session_id: str, seq: int) -> str:

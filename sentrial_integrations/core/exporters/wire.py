@@ -36,6 +36,11 @@ def iso(ts: float) -> str:
     )
 
 
+def _or(value: float | None, default: float) -> float:
+    """``value`` unless it is missing (``0.0``, the epoch, is a valid time: not ``value or default``)."""
+    return default if value is None else value
+
+
 def parse_iso(value: Any) -> float | None:
     """Epoch seconds from an ISO-8601 date-time (naive means UTC) or a number of epoch seconds.
 
@@ -194,7 +199,7 @@ def record_from_session_body(body: dict[str, Any], session_id: str, ts: float) -
         "convo_id": body.get("convoId"),
         "metadata": metadata,
         "project_id": (metadata or {}).get("project_id"),
-        "ts": parse_iso(body.get("startedAt")) or ts,
+        "ts": _or(parse_iso(body.get("startedAt")), ts),
     }
 
 
@@ -209,7 +214,7 @@ def record_from_event_body(
         "id": event_id,
         "session_id": session_id,
         "seq": body.get("sequence") if isinstance(body.get("sequence"), int) else seq,
-        "ts": parse_iso(body.get("timestamp")) or ts,
+        "ts": _or(parse_iso(body.get("timestamp")), ts),
         "duration_ms": body.get("durationMs"),
         "span_id": body.get("spanId"),
         "parent_span_id": body.get("parentSpanId"),

@@ -51,7 +51,13 @@ class RecordBuilder:
         """A short text field (names, ids, model): converted, redacted and cut to ``cap`` characters."""
         if value is None:
             return None
-        v = self._conv.cut(value) if type(value) is str else self.conv(value)
+        if type(value) is str:
+            # cut once, at the tighter of the two limits, so the marker counts only the text cut
+            limit = min(cap, self.limits.max_string)
+            if len(value) > limit:
+                return self._conv.cut(value[:limit]) + TRUNCATION_MARKER.format(n=len(value) - limit)
+            return self._conv.cut(value)
+        v = self.conv(value)
         if not isinstance(v, str):
             v = text_value(v)  # not text: its JSON text
         if len(v) > cap:

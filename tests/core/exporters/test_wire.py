@@ -391,12 +391,6 @@ def test_every_event_type_maps_to_a_public_wire_type():
         assert body["eventType"] in wire.WIRE_EVENT_TYPES, etype
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="record_from_event_body reads the timestamp as `parse_iso(...) or ts`: the valid instant "
-    "1970-01-01T00:00:00Z parses to 0.0, which is falsy, so the receipt time replaces it (a record whose ts "
-    "the normaliser clamped to 0 does not round-trip; record_from_session_body has the same `or`)",
-)
 def test_an_epoch_zero_timestamp_round_trips():
     rec = {"type": M.TOOL_CALL, "id": "e.1", "seq": 1, "ts": 0.0, "name": "t"}
     assert _back(rec)["ts"] == 0.0

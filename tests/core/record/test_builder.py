@@ -356,12 +356,6 @@ def test_short_text_fields_are_capped_at_1000_characters():
     assert rec["span_id"] == "s" * 1_000 + "…[truncated 1 chars]"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RecordBuilder._text cuts reasoning twice: Converter.cut already cut it to max_string_length and "
-    "appended its marker, then _text(cap=max_string_length) cuts that again and counts the first marker's "
-    "21 characters as truncated text ('…[truncated 21 chars]' for 10 cut characters)",
-)
 def test_reasoning_over_the_string_limit_reports_the_characters_cut():
     rec = _event(_builder(max_string_length=50), 1, reasoning="r" * 60)
     assert rec is not None
