@@ -6,11 +6,10 @@ no serialisation and no deep copies (the core snapshots and serialises in the ba
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..core.record.llm import normalize_tool_calls, normalize_usage
+from ..core.record.llm import normalize_tool_calls, normalize_usage, parse_json_text
 
 try:  # the SDK's "argument not given" markers (omit / NOT_GIVEN)
     from openai._types import NotGiven, Omit
@@ -187,15 +186,6 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _parse_args(args: Any) -> Any:
-    if isinstance(args, str):
-        try:
-            return json.loads(args)
-        except ValueError:
-            return args
-    return args
-
-
 def chat_message_fields(msg: Any, res: Result) -> Any:
     """Content and tool calls of one assistant message; returns the content."""
     content = getattr(msg, "content", None)
@@ -231,7 +221,7 @@ def chat_result(resp: Any) -> Result:
                 {
                     "id": None,
                     "name": getattr(fc, "name", None),
-                    "arguments": _parse_args(getattr(fc, "arguments", None)),
+                    "arguments": parse_json_text(getattr(fc, "arguments", None)),
                 }
             )
     res.usage = openai_usage(getattr(resp, "usage", None))
@@ -255,7 +245,7 @@ def responses_tool_calls(items: Any) -> list[dict[str, Any]]:
             {
                 "id": getattr(item, "call_id", None),
                 "name": getattr(item, "name", None),
-                "arguments": _parse_args(args),
+                "arguments": parse_json_text(args),
             }
         )
     return out

@@ -41,6 +41,17 @@ def _int(v: Any) -> int | None:
         return None
 
 
+def parse_json_text(value: Any) -> Any:
+    """Tool-call arguments as sent (a JSON text) → the data; anything else, or text that is not JSON,
+    as it is."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
 def normalize_usage(usage: Any) -> dict[str, int | None]:
     """Token usage from OpenAI (chat and responses), Anthropic, LangChain ``usage_metadata`` or
     Google shapes → ``{"prompt", "completion", "total", "cached", "reasoning"}`` (None when unknown)."""
@@ -93,12 +104,7 @@ def normalize_tool_calls(calls: Any) -> list[dict[str, Any]]:
             name = _get(call, "name", "tool_name")
             args = _get(call, "args", "arguments", "tool_kwargs", "input")
         call_id = _get(call, "id", "call_id", "tool_id", "tool_call_id")
-        if isinstance(args, str):
-            try:
-                args = json.loads(args)
-            except ValueError:
-                pass
-        out.append({"id": call_id, "name": name, "arguments": args})
+        out.append({"id": call_id, "name": name, "arguments": parse_json_text(args)})
     return out
 
 
