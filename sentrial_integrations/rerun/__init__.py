@@ -26,10 +26,13 @@ replay went live at (``replay_live_at_step``) and why, and what an older recordi
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..core.model import ABANDONED, ERROR, SUCCESS, TOOL_CALL
 from . import fingerprint as fp
+from ._common import current
+from .openai_answer import Answer, missing_fields, unservable
 from .recording import Recording, ReplayError, Step, load
 
 __all__ = ["Recording", "Replay", "ReplayError", "ReplayMismatch", "load_recording", "replay"]
@@ -54,7 +57,24 @@ class ReplayMismatch(ReplayError):
 
 
 class Replay:
-    """A replay block (``with`` / ``async with``); see :func:`replay`."""
+    """A replay block: a context manager (``with`` / ``async with``) under which LLM calls are answered
+    from a recorded session; made by :func:`replay` (the same class).
+
+    session: a session id (or unique prefix) in the local store (``store=`` path, else the default
+        store), a file written by ``sentrial-integrations export`` (json or jsonl), or a
+        :class:`Recording`.
+    until: the last step (number, or event id) answered from the recording; later calls go live (or
+        raise).
+    on_mismatch: ``"live"`` (default): a request that matches no recorded call goes to the real
+        provider and the replay stays live from there; ``"raise"``: raise :class:`ReplayMismatch`.
+    client: the Sentrial client that records the re-run (default: the default client).
+    record: record the re-run as a new session (``replay_of`` in its metadata). Default True.
+    name: the new session's name (default: the recorded session's).
+    tools: ``"live"`` (default): tools run; ``"recorded"``: a LangChain tool (``@tool``,
+        ``StructuredTool``, ``Tool``) or a LlamaIndex ``FunctionTool`` called with the recorded input
+        gets the recorded result instead of running (another input runs live). Tool callbacks and
+        instrumentation, and so the tracing, fire as usual.
+    """
 
     def __init__(
         self,
@@ -82,7 +102,7 @@ class Replay:
         self._lock = threading.Lock()
         self._pending: list[Step] = self.recording.llm_steps()
         self._pending_tools: list[Step] = [
-            s for s in self.recording.steps if s.type == "tool_call" and not s.event.get("error")
+            s for s in self.recording.steps if s.type == TOOL_CALL and not s.event.get("error")
         ]
         #: with ``tools="recorded"``: tool steps answered from the recording, and tools that ran live
         self.served_tools: list[int] = []
@@ -105,10 +125,7 @@ class Replay:
         self.session: Any = None
         self._token: Any = None
         self._session_token: Any = None
-        self._installed = False
-        self._lc_installed = False
-        self._tools_installed = False
-        self._li_tools_installed = False
+        self._uninstall: list[Callable[[], None]] = []  # what the block installed, in order
         self._entered = False
 
     # --- what the adapters ask -------------------------------------------------------------------
@@ -148,25 +165,10 @@ class Replay:
 
     def openai_answer(self, kind: str, body: Mapping[str, Any]) -> Any:
         """The recorded answer for an OpenAI request, or None to send it to the provider."""
-        from .openai_adapter import Answer, missing_fields
-
         with self._lock:
-            if self.live_reason is not None:  # went live earlier: stays live
-                self.live_calls += 1
-                return None
-            try:
-                request = fp.of_request(kind, body)
-                chosen, diff = self._match(kind, request)
-            except Exception as exc:  # our own failure: the call goes live rather than failing
-                chosen, diff = None, f"internal error while matching: {type(exc).__name__}"
+            chosen = self._take(kind, lambda: fp.of_request(kind, body))
             if chosen is None:
-                expected = self._pending[0].number if self._pending else None
-                if expected is not None and self.until is not None and expected > self.until:
-                    diff = f"step {expected} comes after until={self.until}"
-                self._go_live(expected, diff or "no recorded LLM call left")
                 return None
-            self._pending.remove(chosen)
-            self.served.append(chosen.number)
             try:
                 missing = missing_fields(kind, chosen.event)
             except Exception:
@@ -188,22 +190,27 @@ class Replay:
     def langchain_answer(self, prompt: str) -> Step | None:
         """The recorded LLM step answering a LangChain cache lookup, or None to let the model run."""
         with self._lock:
-            if self.live_reason is not None:
-                self.live_calls += 1
-                return None
-            try:
-                chosen, diff = self._match("langchain", fp.of_langchain_prompt(prompt))
-            except Exception as exc:
-                chosen, diff = None, f"internal error while matching: {type(exc).__name__}"
-            if chosen is None:
-                expected = self._pending[0].number if self._pending else None
-                if expected is not None and self.until is not None and expected > self.until:
-                    diff = f"step {expected} comes after until={self.until}"
-                self._go_live(expected, diff or "no recorded LLM call left")
-                return None
-            self._pending.remove(chosen)
-            self.served.append(chosen.number)
-            return chosen
+            return self._take("langchain", lambda: fp.of_langchain_prompt(prompt))
+
+    def _take(self, kind: str, request: Callable[[], fp.Fingerprint]) -> Step | None:
+        """The recorded LLM step answering ``request()`` (taken: counted as served), or None when the
+        replay goes (or stays) live. With ``self._lock`` held."""
+        if self.live_reason is not None:  # went live earlier: stays live
+            self.live_calls += 1
+            return None
+        try:
+            chosen, diff = self._match(kind, request())
+        except Exception as exc:  # our own failure: the call goes live rather than failing
+            chosen, diff = None, f"internal error while matching: {type(exc).__name__}"
+        if chosen is None:
+            expected = self._pending[0].number if self._pending else None
+            if expected is not None and self.until is not None and expected > self.until:
+                diff = f"step {expected} comes after until={self.until}"
+            self._go_live(expected, diff or "no recorded LLM call left")
+            return None
+        self._pending.remove(chosen)
+        self.served.append(chosen.number)
+        return chosen
 
     def tool_answer(self, name: str, tool_input: Any) -> Step | None:
         """The recorded result of a tool call (same tool, same input, in order), or None to run it."""
@@ -220,8 +227,6 @@ class Replay:
             return None
 
     def _match(self, kind: str, request: fp.Fingerprint) -> tuple[Step | None, str | None]:
-        from .openai_adapter import unservable
-
         if not self._pending:
             return None, "the recording has no LLM call left"
         first_diff: str | None = None
@@ -249,12 +254,17 @@ class Replay:
         if self._entered:
             raise ReplayError("a replay block cannot be entered twice; make a new replay(...)")
         self._entered = True
-        self._installed = openai_adapter.install()
-        self._lc_installed = langchain_adapter.install()
+        adapters = [
+            (openai_adapter.install, openai_adapter.uninstall),
+            (langchain_adapter.install, langchain_adapter.uninstall),
+        ]
         if self.tools == "recorded":
-            self._tools_installed = langchain_adapter.install_tools()
-            self._li_tools_installed = llamaindex_adapter.install_tools()
-        self._token = openai_adapter.current.set(self)
+            adapters.append((langchain_adapter.install_tools, langchain_adapter.uninstall_tools))
+            adapters.append((llamaindex_adapter.install_tools, llamaindex_adapter.uninstall_tools))
+        for install, uninstall in adapters:
+            if install():
+                self._uninstall.append(uninstall)
+        self._token = current.set(self)
         if self.record:
             try:
                 self._open_session()
@@ -297,27 +307,15 @@ class Replay:
         }
 
     def _exit(self, exc: BaseException | None) -> None:
-        from . import langchain_adapter, llamaindex_adapter, openai_adapter
-
         try:
             if self._token is not None:
                 try:
-                    openai_adapter.current.reset(self._token)
+                    current.reset(self._token)
                 except ValueError:
-                    openai_adapter.current.set(None)
+                    current.set(None)
                 self._token = None
-            if self._installed:
-                openai_adapter.uninstall()
-                self._installed = False
-            if self._lc_installed:
-                langchain_adapter.uninstall()
-                self._lc_installed = False
-            if self._tools_installed:
-                langchain_adapter.uninstall_tools()
-                self._tools_installed = False
-            if self._li_tools_installed:
-                llamaindex_adapter.uninstall_tools()
-                self._li_tools_installed = False
+            while self._uninstall:
+                self._uninstall.pop(0)()
             self._close_session(exc)
         except Exception:  # never mask the caller's exception, never raise our own
             pass
@@ -336,12 +334,12 @@ class Replay:
             return
         metrics = self.summary()
         if exc is None:
-            session.close("success", output=self.output, custom_metrics=metrics)
+            session.close(SUCCESS, output=self.output, custom_metrics=metrics)
         elif isinstance(exc, Exception):
             session.client.track_error(session.id, exc)
-            session.close("error", failure_reason=f"{type(exc).__name__}: {exc}", custom_metrics=metrics)
+            session.close(ERROR, failure_reason=f"{type(exc).__name__}: {exc}", custom_metrics=metrics)
         else:
-            session.close("abandoned", failure_reason=type(exc).__name__, custom_metrics=metrics)
+            session.close(ABANDONED, failure_reason=type(exc).__name__, custom_metrics=metrics)
 
     def __enter__(self) -> Replay:
         return self._enter()
@@ -361,41 +359,5 @@ class Replay:
         )
 
 
-def replay(
-    session: Any,
-    *,
-    until: int | str | None = None,
-    on_mismatch: str = "live",
-    store: str | None = None,
-    client: Any = None,
-    record: bool = True,
-    name: str | None = None,
-    tools: str = "live",
-) -> Replay:
-    """A context manager (sync and async) under which LLM calls are answered from a recorded session.
-
-    session: a session id (or unique prefix) in the local store (``store=`` path, else the default
-        store), a file written by ``sentrial-integrations export`` (json or jsonl), or a
-        :class:`Recording`.
-    until: the last step (number, or event id) answered from the recording; later calls go live (or
-        raise).
-    on_mismatch: ``"live"`` (default): a request that matches no recorded call goes to the real
-        provider and the replay stays live from there; ``"raise"``: raise :class:`ReplayMismatch`.
-    client: the Sentrial client that records the re-run (default: the default client).
-    record: record the re-run as a new session (``replay_of`` in its metadata). Default True.
-    name: the new session's name (default: the recorded session's).
-    tools: ``"live"`` (default): tools run; ``"recorded"``: a LangChain tool (``@tool``,
-        ``StructuredTool``, ``Tool``) or a LlamaIndex ``FunctionTool`` called with the recorded input
-        gets the recorded result instead of running (another input runs live). Tool callbacks and
-        instrumentation, and so the tracing, fire as usual.
-    """
-    return Replay(
-        session,
-        until=until,
-        on_mismatch=on_mismatch,
-        store=store,
-        client=client,
-        record=record,
-        name=name,
-        tools=tools,
-    )
+#: ``replay(session, ...)``: a replay block (see :class:`Replay` for the parameters).
+replay = Replay

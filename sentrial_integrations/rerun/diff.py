@@ -22,7 +22,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["align", "diff_sessions", "json_diff", "text_diff"]
+from ..core.model import DECISION, LLM_CALL, TOOL_CALL
+from .diff_cli import add_command  # the ``diff`` command (cli/ declares it from here)
+
+__all__ = ["add_command", "align", "diff_sessions", "json_diff", "text_diff"]
 
 _MAX_DP_CELLS = 4_000_000  # above this, the middle part is aligned with difflib's matcher instead
 
@@ -199,7 +202,7 @@ def _io(event: Mapping[str, Any]) -> dict[str, Any]:
     """The comparable contents of a step, by aspect."""
     etype = event.get("type")
     inp, out = event.get("input"), event.get("output")
-    if etype == "llm_call":
+    if etype == LLM_CALL:
         inp = inp if isinstance(inp, Mapping) else {"messages": inp}
         out = out if isinstance(out, Mapping) else {"content": out}
         return {
@@ -209,9 +212,9 @@ def _io(event: Mapping[str, Any]) -> dict[str, Any]:
             "tool_calls": _calls(out.get("tool_calls")),
             "error": _error(event),
         }
-    if etype == "tool_call":
+    if etype == TOOL_CALL:
         return {"arguments": _parse(inp), "result": out, "error": _error(event)}
-    if etype == "decision":
+    if etype == DECISION:
         decision = event.get("decision")
         if isinstance(decision, Mapping):
             decision = {**decision, "tool_calls": _calls(decision.get("tool_calls"))}
@@ -305,8 +308,8 @@ def _side(session: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> di
         "status": session.get("status"),
         "metadata": session.get("metadata"),
         "steps": len(events),
-        "tokens": tokens if tokens is not None else _sum(events, "total_tokens", "llm_call"),
-        "cost": cost if cost is not None else _sum(events, "cost", "llm_call"),
+        "tokens": tokens if tokens is not None else _sum(events, "total_tokens", LLM_CALL),
+        "cost": cost if cost is not None else _sum(events, "cost", LLM_CALL),
         "duration_ms": _session_duration(session, events),
     }
 
@@ -393,144 +396,3 @@ def diff_sessions(
         "rows": rows,
         "totals": totals,
     }
-
-
-# --- the CLI command (``sentrial-integrations diff A B [--json]``) ------------------------------------------
-
-_MARK = {"same": "=", "changed": "~", "removed": "-", "added": "+"}
-_STYLE = {"same": "", "changed": "yellow", "removed": "red", "added": "green"}
-
-
-def add_command(sub: Any, common: Any) -> None:
-    """Declare the ``diff`` subcommand (called by ``cli.py``)."""
-    p = sub.add_parser(
-        "diff",
-        parents=[common],
-        help="compare two sessions step by step (exit 1 when their steps diverge)",
-        description="Align two sessions' steps (longest common subsequence over step type and name), show "
-        "the first divergence, what differs in paired steps (prompts as a text diff, arguments as a "
-        "JSON diff) and the deltas of tokens, cost and duration. A and B are session ids (or unique "
-        "prefixes) in the store, or files written by 'export'. Exit status 0 when the two are equal in "
-        "structure, 1 when they diverge.",
-    )
-    p.add_argument("a", metavar="A", help="the first session: id, unique prefix, or export file")
-    p.add_argument("b", metavar="B", help="the second session")
-    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
-    p.set_defaults(func=cmd_diff)
-
-
-def _load_side(ctx: Any, ref: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    import os
-
-    from ..cli import CLIError, session_document, session_json
-    from .recording import ReplayError, load
-
-    if os.path.isfile(ref):
-        try:
-            rec = load(ref)
-        except ReplayError as exc:
-            raise CLIError(str(exc)) from None
-        return rec.session, rec.events
-    session, events = session_document(ctx, ctx.resolve(ref))
-    return session_json(session, ctx.now), events
-
-
-def _signed(value: float | None, fmt: Any) -> str:
-    if value is None:
-        return "–"
-    if value == 0:
-        return "0"
-    return ("+" if value > 0 else "-") + fmt(abs(value))
-
-
-def cmd_diff(args: Any, ctx: Any) -> int:
-    from rich.table import Table
-    from rich.text import Text
-
-    from ..cli import fmt_cost, fmt_ms, fmt_tokens
-
-    a_session, a_events = _load_side(ctx, args.a)
-    b_session, b_events = _load_side(ctx, args.b)
-    result = diff_sessions(a_session, a_events, b_session, b_events)
-    code = 0 if result["structurally_equal"] else 1
-    if args.json:
-        ctx.print_json(result)
-        return code
-    out = ctx.out
-
-    def tokens(v: float | None) -> str:
-        return fmt_tokens(v)
-
-    for label, side in (("A", result["a"]), ("B", result["b"])):
-        line = Text(f"{label}  ", style="bold")
-        line.append(str(side["id"]), style="bold")
-        line.append(f"  {side['name'] or ''}  {side['status'] or ''}  {side['steps']} steps")
-        line.append(
-            f"  {fmt_tokens(side['tokens'])} tokens  {fmt_cost(side['cost'])}  {fmt_ms(side['duration_ms'])}"
-        )
-        out.print(line)
-    table = Table(box=None, pad_edge=False, show_edge=False)
-    for head in ("", "A", "B", "type", "step", "Δ tokens", "Δ cost", "Δ duration"):
-        table.add_column(head, justify="right" if head.startswith(("Δ", "A", "B")) else "left")
-    for r in result["rows"]:
-        d = r["deltas"]
-        style = _STYLE[r["kind"]]
-        table.add_row(
-            Text(_MARK[r["kind"]], style=style),
-            str(r["a_step"] or "·"),
-            str(r["b_step"] or "·"),
-            r["type"],
-            Text(r["name"], style=style),
-            _signed(d["tokens"], tokens),
-            _signed(d["cost"], fmt_cost),
-            _signed(d["duration_ms"], fmt_ms),
-        )
-    out.print()
-    out.print(table)
-    changed = [r for r in result["rows"] if r["kind"] == "changed"]
-    for r in changed:
-        out.print()
-        out.print(
-            Text(f"~ step {r['a_step']} (A) / {r['b_step']} (B)  {r['type']}  {r['name']}", style="bold")
-        )
-        for aspect, change in r["changes"].items():
-            out.print(Text(f"  {aspect}:", style="underline"))
-            if change and isinstance(change[0], str):
-                for line in change:
-                    style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
-                    out.print(Text("    " + line, style=style), soft_wrap=True)
-            else:
-                for c in change:
-                    text = f"    {c['path']}: {_json(c['a'])} → {_json(c['b'])}"
-                    out.print(Text(text), soft_wrap=True)
-    totals = result["totals"]
-    out.print()
-    summary = Text("Totals (A → B): ", style="bold")
-    summary.append(
-        f"steps {totals['steps']['a']} → {totals['steps']['b']}, "
-        f"tokens {fmt_tokens(totals['tokens']['a'])} → {fmt_tokens(totals['tokens']['b'])} "
-        f"({_signed(totals['tokens']['delta'], tokens)}), "
-        f"cost {fmt_cost(totals['cost']['a'])} → {fmt_cost(totals['cost']['b'])} "
-        f"({_signed(totals['cost']['delta'], fmt_cost)}), "
-        f"duration {fmt_ms(totals['duration_ms']['a'])} → {fmt_ms(totals['duration_ms']['b'])} "
-        f"({_signed(totals['duration_ms']['delta'], fmt_ms)})"
-    )
-    out.print(summary, soft_wrap=True)
-    first = result["first_divergence"]
-    if first is None:
-        out.print(Text("Equal: same steps, same contents.", style="green"))
-    else:
-        out.print(Text(f"First divergence: {first['summary']}", style="yellow"), soft_wrap=True)
-        if result["structurally_equal"]:
-            out.print(Text("Equal in structure (contents differ).", style="green"))
-        else:
-            c = result["counts"]
-            out.print(
-                Text(f"Diverged: {c['removed']} step(s) only in A, {c['added']} only in B.", style="bold red")
-            )
-    return code
-
-
-def _json(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-    return text if len(text) <= 200 else text[:199] + "…"

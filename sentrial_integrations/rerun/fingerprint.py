@@ -25,9 +25,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-_TRUNCATED = re.compile(r"…\[truncated \d+ chars\]$")
+#: the mark the recorder leaves at the end of a string it cut (``max_string_length``)
+TRUNCATED = re.compile(r"…\[truncated \d+ chars\]$")
 #: content blocks that are not text: a message's tool calls and reasoning, compared as calls (or not at all)
-_NOT_TEXT_BLOCKS = frozenset(
+NOT_TEXT_BLOCKS = frozenset(
     {
         "function_call",
         "custom_tool_call",
@@ -101,7 +102,7 @@ def _text(content: Any) -> str:
                 text = part.get("text")
                 if isinstance(text, str) and part.get("type") in (None, "text", "input_text", "output_text"):
                     out.append(text)
-                elif part.get("type") not in _NOT_TEXT_BLOCKS:
+                elif part.get("type") not in NOT_TEXT_BLOCKS:
                     out.append(canonical_json(dict(part)))
             else:
                 out.append(str(part))
@@ -303,7 +304,7 @@ def _short(text: str, limit: int = 120) -> str:
 def _text_matches(recorded: str, live: str) -> bool:
     if recorded == live:
         return True
-    m = _TRUNCATED.search(recorded)
+    m = TRUNCATED.search(recorded)
     return m is not None and live.startswith(recorded[: m.start()])
 
 

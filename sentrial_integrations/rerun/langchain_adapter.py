@@ -14,16 +14,15 @@ outside a replay's context are only passed on. The previous cache is put back wh
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import _patches
+from ._common import current, recorded_output, recorded_tokens, recorded_tool_result, token_counts
+from ._patches import Counted, wrapping
 
-_lock = threading.Lock()
-_installed = 0
 _state: dict[str, Any] = {}
 
 
@@ -48,17 +47,11 @@ def _openai_backed(llm_string: str) -> bool:
 
 
 def _usage(event: Mapping[str, Any]) -> dict[str, Any] | None:
-    out = event.get("output")
-    tokens = out.get("tokens") if isinstance(out, Mapping) else None
-    if not isinstance(tokens, Mapping) or tokens.get("prompt") is None:
+    tokens = recorded_tokens(event)
+    if tokens is None:
         return None
-    prompt, completion = int(tokens.get("prompt") or 0), int(tokens.get("completion") or 0)
-    total = tokens.get("total")
-    usage: dict[str, Any] = {
-        "input_tokens": prompt,
-        "output_tokens": completion,
-        "total_tokens": int(total) if total is not None else prompt + completion,
-    }
+    prompt, completion, total = token_counts(tokens)
+    usage: dict[str, Any] = {"input_tokens": prompt, "output_tokens": completion, "total_tokens": total}
     if tokens.get("cached") is not None:
         usage["input_token_details"] = {"cache_read": int(tokens["cached"])}
     if tokens.get("reasoning") is not None:
@@ -71,8 +64,7 @@ def generations(event: Mapping[str, Any], chat: bool) -> list[Any]:
     from langchain_core.messages import AIMessage
     from langchain_core.outputs import ChatGeneration, Generation
 
-    out = event.get("output")
-    out = out if isinstance(out, Mapping) else {}
+    out = recorded_output(event)
     content = out.get("content")
     if not chat:
         return [Generation(text=content if isinstance(content, str) else str(content or ""))]
@@ -105,8 +97,6 @@ def generations(event: Mapping[str, Any], chat: bool) -> list[Any]:
 
 def _make_cache_class() -> type:
     from langchain_core.caches import BaseCache
-
-    from .openai_adapter import current
 
     class ReplayCache(BaseCache):
         """Answers lookups in a replay's context from the recording; passes everything else on."""
@@ -160,51 +150,43 @@ def _make_cache_class() -> type:
     return ReplayCache
 
 
-def install() -> bool:
-    """Set the replay cache (once, counted); False when LangChain is not installed."""
-    global _installed
-    with _lock:
-        if _installed:
-            _installed += 1
-            return True
-        if not available():
-            return False
-        try:
-            from langchain_core.globals import get_llm_cache, set_llm_cache
+def _set_cache() -> bool:
+    """Make the replay cache the process-wide LLM cache; False when LangChain is not installed."""
+    if not available():
+        return False
+    try:
+        from langchain_core.globals import get_llm_cache, set_llm_cache
 
-            previous = get_llm_cache()
-            cache = _make_cache_class()(previous)
-            set_llm_cache(cache)
-        except Exception:
-            return False
-        _state.update(previous=previous, ours=cache)
-        _installed = 1
-        return True
+        previous = get_llm_cache()
+        cache = _make_cache_class()(previous)
+        set_llm_cache(cache)
+    except Exception:
+        return False
+    _state.update(previous=previous, ours=cache)
+    return True
 
 
-def uninstall() -> None:
-    """Undo one :func:`install`; the last one puts the application's own cache (or none) back."""
-    global _installed
-    with _lock:
-        if _installed == 0:
-            return
-        _installed -= 1
-        if _installed:
-            return
-        try:
-            from langchain_core.globals import get_llm_cache, set_llm_cache
+def _unset_cache() -> None:
+    """Put the application's own cache (or none) back, unless another one was set after ours."""
+    try:
+        from langchain_core.globals import get_llm_cache, set_llm_cache
 
-            if get_llm_cache() is _state.get("ours"):
-                set_llm_cache(_state.get("previous"))
-        except Exception:
-            pass
-        _state.clear()
+        if get_llm_cache() is _state.get("ours"):
+            set_llm_cache(_state.get("previous"))
+    except Exception:
+        pass
+    _state.clear()
+
+
+_cache = Counted(_set_cache, _unset_cache)
+#: Set the replay cache (once, counted); False when LangChain is not installed.
+install = _cache.install
+#: Undo one :func:`install`; the last one puts the application's own cache (or none) back.
+uninstall = _cache.uninstall
 
 
 # --- tools="recorded": LangChain tool results from the recording --------------------------------------------
 
-_tools_installed = 0
-_tool_patches: list[tuple[type, str, Any, Any]] = []
 _NOT_ARGS = frozenset({"config", "run_manager", "callbacks"})
 
 
@@ -217,27 +199,10 @@ def _tool_input(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
 
 
 def _recorded_result(tool: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[bool, Any]:
-    rp = current_replay()
-    if rp is None or getattr(rp, "tools", "live") != "recorded":
-        return False, None
-    try:
-        step = rp.tool_answer(str(getattr(tool, "name", "")), _tool_input(args, kwargs))
-    except Exception:
-        return False, None
-    if step is None:
-        return False, None
-    return True, step.event.get("output")
-
-
-def current_replay() -> Any:
-    from .openai_adapter import current
-
-    return current.get()
+    return recorded_tool_result(lambda: (str(getattr(tool, "name", "")), _tool_input(args, kwargs)))
 
 
 def _wrap_sync(orig: Any) -> Any:
-    import functools
-
     @functools.wraps(orig)
     def _run(self: Any, *args: Any, **kwargs: Any) -> Any:
         served, value = _recorded_result(self, args, kwargs)
@@ -247,8 +212,6 @@ def _wrap_sync(orig: Any) -> Any:
 
 
 def _wrap_async(orig: Any) -> Any:
-    import functools
-
     @functools.wraps(orig)
     async def _arun(self: Any, *args: Any, **kwargs: Any) -> Any:
         served, value = _recorded_result(self, args, kwargs)
@@ -257,37 +220,11 @@ def _wrap_async(orig: Any) -> Any:
     return _arun
 
 
-def install_tools() -> bool:
-    """Serve ``StructuredTool`` / ``Tool`` results (what ``@tool`` makes) from the recording (counted)."""
-    global _tools_installed
-    with _lock:
-        if _tools_installed:
-            _tools_installed += 1
-            return True
-        if not available():
-            return False
-        try:
-            from langchain_core.tools import StructuredTool, Tool
-        except Exception:
-            return False
-        patches = []
-        for cls in (StructuredTool, Tool):
-            for name, wrap in (("_run", _wrap_sync), ("_arun", _wrap_async)):
-                orig = cls.__dict__.get(name)
-                if orig is not None:
-                    patches.append((cls, name, orig, wrap(orig)))
-        _patches.apply(patches)
-        _tool_patches[:] = patches
-        _tools_installed = 1
-        return True
-
-
-def uninstall_tools() -> None:
-    global _tools_installed
-    with _lock:
-        if _tools_installed == 0:
-            return
-        _tools_installed -= 1
-        if _tools_installed:
-            return
-        _patches.restore(_tool_patches)
+_tools = Counted.patching(
+    lambda: wrapping(
+        "langchain_core.tools", ("StructuredTool", "Tool"), {"_run": _wrap_sync, "_arun": _wrap_async}
+    )
+)
+#: Serve ``StructuredTool`` / ``Tool`` results (what ``@tool`` makes) from the recording (counted).
+install_tools = _tools.install
+uninstall_tools = _tools.uninstall

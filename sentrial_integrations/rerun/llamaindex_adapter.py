@@ -18,15 +18,13 @@ import importlib.util
 import threading
 from typing import Any
 
-from . import _patches
+from ._common import NOT_SERVED, recorded_tool_result
+from ._patches import Counted, wrapping
 
-_lock = threading.Lock()
-_installed = 0
-_class_patches: list[tuple[type, str, Any, Any]] = []
+_lock = threading.Lock()  # guards _hooked (and the install count)
 _hooked: list[tuple[Any, str, Any]] = []  # (tool instance, attribute, original function)
-_NOTHING: tuple[bool, Any] = (False, None)
 _serving: contextvars.ContextVar[tuple[bool, Any]] = contextvars.ContextVar(
-    "sentrial_replay_tool_value", default=_NOTHING
+    "sentrial_replay_tool_value", default=NOT_SERVED
 )
 
 
@@ -38,20 +36,11 @@ def available() -> bool:
 
 
 def _answer(tool: Any, kwargs: dict[str, Any]) -> tuple[bool, Any]:
-    from .openai_adapter import current
-
-    rp = current.get()
-    if rp is None or getattr(rp, "tools", "live") != "recorded":
-        return _NOTHING
-    try:
+    def describe() -> tuple[str, Any]:
         meta = getattr(tool, "metadata", None)
-        name = meta.get_name() if meta is not None else ""
-        step = rp.tool_answer(str(name), dict(kwargs))
-    except Exception:
-        return _NOTHING
-    if step is None:
-        return _NOTHING
-    return True, step.event.get("output")
+        return str(meta.get_name() if meta is not None else ""), dict(kwargs)
+
+    return recorded_tool_result(describe)
 
 
 def _hook(tool: Any) -> None:
@@ -68,7 +57,7 @@ def _hook(tool: Any) -> None:
                 async def served_async(*a: Any, __fn: Any = fn, **k: Any) -> Any:
                     value = _serving.get()
                     if value[0]:
-                        _serving.set(_NOTHING)
+                        _serving.set(NOT_SERVED)
                         return value[1]
                     return await __fn(*a, **k)
 
@@ -78,7 +67,7 @@ def _hook(tool: Any) -> None:
                 def served_sync(*a: Any, __fn: Any = fn, **k: Any) -> Any:
                     value = _serving.get()
                     if value[0]:
-                        _serving.set(_NOTHING)
+                        _serving.set(NOT_SERVED)
                         return value[1]
                     return __fn(*a, **k)
 
@@ -116,46 +105,25 @@ def _wrap_acall(orig: Any) -> Any:
             try:
                 _serving.reset(token)
             except ValueError:
-                _serving.set(_NOTHING)
+                _serving.set(NOT_SERVED)
 
     return acall
 
 
-def install_tools() -> bool:
-    global _installed
-    with _lock:
-        if _installed:
-            _installed += 1
-            return True
-        if not available():
-            return False
+def _unhook() -> None:
+    """Put back every tool function :func:`_hook` wrapped (``_lock`` held)."""
+    for tool, attr, fn in _hooked:
         try:
-            from llama_index.core.tools import FunctionTool
+            setattr(tool, attr, fn)
         except Exception:
-            return False
-        patches = []
-        for name, wrap in (("call", _wrap_call), ("acall", _wrap_acall)):
-            orig = FunctionTool.__dict__.get(name)
-            if orig is not None:
-                patches.append((FunctionTool, name, orig, wrap(orig)))
-        _patches.apply(patches)
-        _class_patches[:] = patches
-        _installed = 1
-        return True
+            pass
+    _hooked.clear()
 
 
-def uninstall_tools() -> None:
-    global _installed
-    with _lock:
-        if _installed == 0:
-            return
-        _installed -= 1
-        if _installed:
-            return
-        _patches.restore(_class_patches)
-        for tool, attr, fn in _hooked:
-            try:
-                setattr(tool, attr, fn)
-            except Exception:
-                pass
-        _hooked.clear()
+_tools = Counted.patching(
+    lambda: wrapping("llama_index.core.tools", ("FunctionTool",), {"call": _wrap_call, "acall": _wrap_acall}),
+    after_restore=_unhook,
+    lock=_lock,
+)
+install_tools = _tools.install
+uninstall_tools = _tools.uninstall
