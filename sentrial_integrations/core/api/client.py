@@ -653,7 +653,7 @@ class SentrialClient(CompatMixin):
             for sid, st in list(self._sessions.items()):
                 if st.pid == pid:
                     self.close_session(
-                        sid, "abandoned", failure_reason="the process ended before the session was closed"
+                        sid, M.ABANDONED, failure_reason="the process ended before the session was closed"
                     )
             budget = self.config.exit_timeout if timeout is None else timeout
             return self._each(lambda r, t: r.shutdown(t), budget)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import context
+from .. import model as M
 from .errors import SentrialUsageError
 
 if TYPE_CHECKING:
@@ -66,12 +67,12 @@ class Session:
                 self._token = None
             if not self.closed:
                 if exc is None:
-                    self.close("success")
+                    self.close(M.SUCCESS)
                 elif isinstance(exc, Exception):
                     self.client.track_error(self.id, exc)
-                    self.close("error", failure_reason=f"{type(exc).__name__}: {exc}")
+                    self.close(M.ERROR, failure_reason=f"{type(exc).__name__}: {exc}")
                 else:  # KeyboardInterrupt, SystemExit, asyncio.CancelledError: the run was cut short
-                    self.close("abandoned", failure_reason=f"{type(exc).__name__}")
+                    self.close(M.ABANDONED, failure_reason=f"{type(exc).__name__}")
         except SentrialUsageError:
             raise
         except Exception as err:  # never mask the user's exception with ours

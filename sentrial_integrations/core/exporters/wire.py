@@ -264,7 +264,7 @@ def record_from_event_body(
 def record_from_close_body(body: dict[str, Any], session_id: str, ts: float) -> dict[str, Any]:
     metrics = body.get("customMetrics") if isinstance(body.get("customMetrics"), dict) else None
     status = "success" if body.get("success", body.get("status") == "completed") else "failure"
-    if body.get("sentrialStatus") in ("success", "failure", "error", "timeout", "abandoned"):
+    if body.get("sentrialStatus") in M.STATUSES:
         status = body["sentrialStatus"]
     return {
         "kind": M.CLOSE_RECORD,

@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .. import model as M
 from ..format import iso
 from .queries import SessionFilter, event_timings, session_duration_ms
 
@@ -95,7 +96,7 @@ def compute_stats(
 
     def session_span_ms(sid: str) -> float | None:
         s = sessions[sid]
-        recorded = session_duration_ms(s, now) if s.get("status") not in ("running", "timeout") else None
+        recorded = session_duration_ms(s, now) if s.get("status") not in (M.RUNNING, M.TIMEOUT) else None
         w = windows.get(sid)
         if w is not None and s.get("started_at") is not None:
             w = [min(w[0], s["started_at"]), w[1]]

@@ -31,6 +31,8 @@ import sys
 import threading
 from typing import Any
 
+from ...core import model as M
+
 __all__ = ["METADATA_VAR", "SESSION_VAR", "start"]
 
 SESSION_VAR = "SENTRIAL_RUN_SESSION_NAME"
@@ -108,14 +110,14 @@ class _Umbrella:
             exc, code = self.exception, self.exit_code
             if isinstance(exc, Exception):
                 s.client.track_error(s.id, exc)
-                s.close("error", failure_reason=f"{type(exc).__name__}: {exc}")
+                s.close(M.ERROR, failure_reason=f"{type(exc).__name__}: {exc}")
             elif exc is not None:  # KeyboardInterrupt and friends
-                s.close("abandoned", failure_reason=type(exc).__name__)
+                s.close(M.ABANDONED, failure_reason=type(exc).__name__)
             elif code not in (None, 0):
                 reason = f"exit code {code}" if isinstance(code, int) else f"exit: {code}"
-                s.close("failure", failure_reason=reason, custom_metrics={"exit_code": code})
+                s.close(M.FAILURE, failure_reason=reason, custom_metrics={"exit_code": code})
             else:
-                s.close("success", custom_metrics={"exit_code": 0})
+                s.close(M.SUCCESS, custom_metrics={"exit_code": 0})
         except Exception as exc:
             _logger.warning("Sentrial: could not close the run's session: %r", exc)
 
