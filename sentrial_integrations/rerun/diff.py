@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..core.model import DECISION, LLM_CALL, TOOL_CALL
+from ..core.record.llm import parse_json_text
 from .diff_cli import add_command  # the ``diff`` command (cli/ declares it from here)
 
 __all__ = ["add_command", "align", "diff_sessions", "json_diff", "text_diff"]
@@ -140,15 +141,6 @@ def json_diff(a: Any, b: Any, path: str = "$") -> list[dict[str, Any]]:
     return [{"path": path, "change": "changed", "a": a, "b": b}]
 
 
-def _parse(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 def _calls(calls: Any) -> list[dict[str, Any]]:
     """Tool calls without their ids (ids are per run)."""
     out = []
@@ -156,7 +148,9 @@ def _calls(calls: Any) -> list[dict[str, Any]]:
         if isinstance(c, Mapping):
             inner = c.get("function")
             fn = inner if isinstance(inner, Mapping) else c
-            out.append({"name": fn.get("name"), "arguments": _parse(fn.get("arguments", fn.get("args")))})
+            out.append(
+                {"name": fn.get("name"), "arguments": parse_json_text(fn.get("arguments", fn.get("args")))}
+            )
     return out
 
 
@@ -213,7 +207,7 @@ def _io(event: Mapping[str, Any]) -> dict[str, Any]:
             "error": _error(event),
         }
     if etype == TOOL_CALL:
-        return {"arguments": _parse(inp), "result": out, "error": _error(event)}
+        return {"arguments": parse_json_text(inp), "result": out, "error": _error(event)}
     if etype == DECISION:
         decision = event.get("decision")
         if isinstance(decision, Mapping):

@@ -3,7 +3,6 @@ and re-run under ``replay`` with the server switched off: its LLM is answered th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,10 +10,10 @@ from llama_index.core.agent.workflow import FunctionAgent
 from llama_index.core.tools import FunctionTool
 from llama_index.llms.openai import OpenAI
 
-from sentrial_integrations import SentrialClient, replay
-from sentrial_integrations.llamaindex import instrument, uninstrument
+from sentrial_integrations import replay
 from sentrial_integrations.rerun import ReplayMismatch
 from tests.conftest import read_store
+from tests.llamaindex import conftest as llamaindex_fixtures
 from tests.servers.openai_server import chat
 
 STEPS = [
@@ -35,13 +34,8 @@ def make_agent(url: str, system_prompt: str | None = None) -> FunctionAgent:
     return FunctionAgent(tools=[FunctionTool.from_defaults(add)], llm=llm, system_prompt=system_prompt)
 
 
-@pytest.fixture
-def li_client(local_client: SentrialClient) -> Iterator[SentrialClient]:
-    instrument(local_client)
-    try:
-        yield local_client
-    finally:
-        uninstrument()
+#: ``local_client`` with the LlamaIndex integration installed (the LlamaIndex tests' fixture)
+li_client = llamaindex_fixtures.li_client
 
 
 @pytest.fixture

@@ -97,7 +97,17 @@ def test_raw_response_helpers_are_served_too(tool_call_recording, local_client, 
     assert isinstance(raw.parse(), ChatCompletion)
 
 
-def test_a_changed_tool_list_is_a_mismatch(tool_call_recording, local_client, openai_server):
+@pytest.mark.parametrize(
+    ("request_args", "difference"),
+    [
+        ({"model": "gpt-4o-mini"}, "tools: recorded ['get_weather'], the request offers []"),
+        ({"model": "gpt-4o", "tools": TOOLS}, "model: recorded 'gpt-4o-mini', the request has 'gpt-4o'"),
+    ],
+    ids=["changed tool list", "changed model"],
+)
+def test_a_changed_request_is_a_mismatch(
+    request_args, difference, tool_call_recording, local_client, openai_server
+):
     openai_server.stop()
     oai = sdk(openai_server)
     with (
@@ -106,22 +116,9 @@ def test_a_changed_tool_list_is_a_mismatch(tool_call_recording, local_client, op
             tool_call_recording, store=read_store(local_client).path, client=local_client, on_mismatch="raise"
         ),
     ):
-        oai.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        oai.chat.completions.create(messages=MESSAGES, **request_args)
     assert info.value.step == 1
-    assert info.value.difference == "tools: recorded ['get_weather'], the request offers []"
-
-
-def test_a_changed_model_is_a_mismatch(tool_call_recording, local_client, openai_server):
-    openai_server.stop()
-    oai = sdk(openai_server)
-    with (
-        pytest.raises(ReplayMismatch) as info,
-        replay(
-            tool_call_recording, store=read_store(local_client).path, client=local_client, on_mismatch="raise"
-        ),
-    ):
-        oai.chat.completions.create(model="gpt-4o", messages=MESSAGES, tools=TOOLS)
-    assert info.value.difference == "model: recorded 'gpt-4o-mini', the request has 'gpt-4o'"
+    assert info.value.difference == difference
 
 
 def stream_text(oai: Any) -> Any:
