@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.model import LLM_CALL
+
 
 class ReplayError(Exception):
     """A recording cannot be loaded or used (unknown session, unreadable file)."""
@@ -57,7 +59,7 @@ class Recording:
         out = []
         for s in self.steps:
             e = s.event
-            if e.get("type") != "llm_call" or e.get("error"):
+            if e.get("type") != LLM_CALL or e.get("error"):
                 continue
             output = e.get("output")
             if isinstance(output, Mapping) and output.get("partial"):
