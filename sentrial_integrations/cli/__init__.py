@@ -68,7 +68,7 @@ def _add_ship(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _add_diff(sub: Any, common: argparse.ArgumentParser) -> None:
-    from ..rerun.diff import add_command  # the comparison and its rendering live in rerun/diff.py
+    from ..rerun.diff_cli import add_command  # the comparison (rerun/diff.py) and its rendering
 
     add_command(sub, common)
 

@@ -24,9 +24,8 @@ from typing import Any
 
 from ..core.model import DECISION, LLM_CALL, TOOL_CALL
 from ..core.record.llm import parse_json_text
-from .diff_cli import add_command  # the ``diff`` command (cli/ declares it from here)
 
-__all__ = ["add_command", "align", "diff_sessions", "json_diff", "text_diff"]
+__all__ = ["align", "diff_sessions", "json_diff", "text_diff"]
 
 _MAX_DP_CELLS = 4_000_000  # above this, the middle part is aligned with difflib's matcher instead
 
