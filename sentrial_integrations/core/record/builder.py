@@ -8,7 +8,7 @@ from .. import model as M
 from ..config import Config
 from ..log import RateLimitedWarner
 from . import providers
-from .normalize import normalize_record, text_value
+from .normalize import finite_float, normalize_record, text_value
 from .pricing import PROVIDER_SOURCE, price_call
 from .redact import Redactor
 from .serialize import TRUNCATION_MARKER, Converter, Limits, fit
@@ -87,10 +87,10 @@ class RecordBuilder:
 
     def _event(self, sid: str, seq: int, ts_ns: int, f: dict[str, Any]) -> dict[str, Any]:
         etype = f["type"]
-        duration = _num(f.get("duration_ms"))
+        duration = finite_float(f.get("duration_ms"))
         if duration is not None and duration < 0:
             duration = None
-        start = _num(f.get("start_time"))
+        start = finite_float(f.get("start_time"))
         ts = start if start is not None else ts_ns / 1e9 - (duration or 0.0) / 1000.0
         rec: dict[str, Any] = {
             "kind": M.EVENT_RECORD,
@@ -116,7 +116,7 @@ class RecordBuilder:
             "cost": None,
             "decision": self.conv(f.get("decision")),
             "alternatives": self.conv(f.get("alternatives")),
-            "confidence": _num(f.get("confidence")),
+            "confidence": finite_float(f.get("confidence")),
         }
         if etype == "llm_call":
             self._llm(rec, f)
@@ -134,7 +134,7 @@ class RecordBuilder:
         if tt is None and (pt is not None or ct is not None):
             tt = (pt or 0) + (ct or 0)
         cached, reasoning = _int(f.get("cached_tokens")), _int(f.get("reasoning_tokens"))
-        cost = _num(f.get("cost"))
+        cost = finite_float(f.get("cost"))
         source: str | None = PROVIDER_SOURCE if cost is not None else None
         if cost is None:
             cost, source = price_call(
@@ -197,7 +197,9 @@ class RecordBuilder:
             "prompt_tokens": _int(pt) if pt is not None else acc[0],
             "completion_tokens": _int(ct) if ct is not None else acc[1],
             "total_tokens": _int(tt) if tt is not None else acc[2],
-            "cost": _num(cost) if cost is not None else (round(acc[3], 10) if acc[3] is not None else None),
+            "cost": finite_float(cost)
+            if cost is not None
+            else (round(acc[3], 10) if acc[3] is not None else None),
             "unpriced_calls": unpriced if cost is None else 0,
         }
 
@@ -246,13 +248,3 @@ def _int(v: Any) -> int | None:
         return int(v)
     except (TypeError, ValueError, OverflowError):
         return None
-
-
-def _num(v: Any) -> float | None:
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return f if f == f and f not in (float("inf"), float("-inf")) else None

@@ -212,7 +212,8 @@ def _repr(v: Any) -> str:
         return "<unrepresentable>"
 
 
-def _as_float(v: Any) -> float | None:
+def finite_float(v: Any) -> float | None:
+    """``v`` as a finite float, else ``None`` (booleans, text that is not a number, NaN, infinities)."""
     if v is None or isinstance(v, bool):
         return None
     try:
@@ -228,7 +229,7 @@ def _clamp(v: Any, lo: float, hi: float, key: str, marks: dict[str, str]) -> flo
         return None
     if (type(v) is float or type(v) is int) and lo <= v <= hi:
         return float(v)
-    f = _as_float(v)
+    f = finite_float(v)
     if f is None:
         marks[key] = f"{mark_text(v)} (not a finite number, dropped)"
         return None
@@ -241,7 +242,7 @@ def _clamp(v: Any, lo: float, hi: float, key: str, marks: dict[str, str]) -> flo
 def _number(v: Any, lo: float, hi: float, key: str, marks: dict[str, str]) -> float | int | None:
     if (type(v) is float or type(v) is int) and lo <= v <= hi:
         return v  # type: ignore[no-any-return]
-    f = _as_float(v)
+    f = finite_float(v)
     if f is None or not lo <= f <= hi:
         marks[key] = f"{mark_text(v)} (not a number in range, dropped)"
         return None
@@ -252,7 +253,7 @@ def _count(v: Any, key: str, marks: dict[str, str]) -> int | None:
     """An integer within [-2^53, 2^53] (floats with an integral value accepted), else None (noted)."""
     if type(v) is int and -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
         return v
-    f = _as_float(v)
+    f = finite_float(v)
     if f is not None and f.is_integer() and -MAX_SAFE_INT <= f <= MAX_SAFE_INT and not isinstance(v, str):
         return int(f)
     marks[key] = f"{mark_text(v)} (not an integer in range, dropped)"
