@@ -407,7 +407,7 @@ class SentrialClient(CompatMixin):
             fields["parent_span_id"] = context.current_span_id()
         seq = next(st.seq)
         self._put((M.EVENT, session_id, seq, _time_ns(), fields))
-        return M.event_id(session_id, seq) + self._id_suffix
+        return f"{session_id}.{seq}{self._id_suffix}"  # model.event_id + the fork suffix, inlined (hot path)
 
     def track_tool_call(
         self,
