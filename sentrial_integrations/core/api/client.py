@@ -24,6 +24,7 @@ from ..config import Config, config_warning, is_loopback_url, resolve
 from ..delivery import launch
 from ..delivery.outbox import outbox_path
 from ..log import RateLimitedWarner, enable_debug_output, logger, register_secret, report_internal, scrub
+from ..model import DECISION, ERROR, LLM_CALL, STATE_CHANGE, TOOL_CALL
 from ..record.serialize import snapshot
 from ..recorder import OutboxSink, Recorder, StoreSink
 from . import process
@@ -398,8 +399,13 @@ class SentrialClient(CompatMixin):
 
     # --- events ----------------------------------------------------------------------------------
 
-    def _emit(self, session_id: str, what: str, fields: dict[str, Any]) -> str | None:
-        """Stamp and enqueue one event; the id (``<session>.<seq>``) or None for an unknown session."""
+    def _emit(
+        self, session_id: str, what: str, fields: dict[str, Any], legacy: dict[str, Any] | None = None
+    ) -> str | None:
+        """Stamp and enqueue one event; the id (``<session>.<seq>``) or None for an unknown session.
+        ``legacy``: the official SDK's keywords the call was given (mapped onto ``fields``)."""
+        if legacy:
+            self._legacy(fields, legacy, what)
         st = self._state(session_id, what)
         if st is None:
             return None
@@ -430,7 +436,7 @@ class SentrialClient(CompatMixin):
             if type(tool_name) is not str:
                 tool_name = self._name(tool_name, "track_tool_call")
             fields: dict[str, Any] = {
-                "type": "tool_call",
+                "type": TOOL_CALL,
                 "name": tool_name,
                 "input": snapshot(tool_input),
                 "output": snapshot(tool_output),
@@ -442,9 +448,7 @@ class SentrialClient(CompatMixin):
                 "parent_span_id": parent_span_id,
                 "start_time": start_time,
             }
-            if legacy:
-                self._legacy(fields, legacy, "track_tool_call")
-            return self._emit(session_id, "track_tool_call", fields)
+            return self._emit(session_id, "track_tool_call", fields, legacy)
         except Exception as exc:
             self._internal(exc, "track_tool_call")
             return None
@@ -466,7 +470,7 @@ class SentrialClient(CompatMixin):
         """Record a decision: the reasoning, the chosen action, the alternatives and a confidence."""
         try:
             fields: dict[str, Any] = {
-                "type": "decision",
+                "type": DECISION,
                 "name": "decision",
                 "reasoning": reasoning,
                 "decision": snapshot(decision),
@@ -477,9 +481,7 @@ class SentrialClient(CompatMixin):
                 "parent_span_id": parent_span_id,
                 "start_time": start_time,
             }
-            if legacy:
-                self._legacy(fields, legacy, "track_decision")
-            return self._emit(session_id, "track_decision", fields)
+            return self._emit(session_id, "track_decision", fields, legacy)
         except Exception as exc:
             self._internal(exc, "track_decision")
             return None
@@ -517,7 +519,7 @@ class SentrialClient(CompatMixin):
                 session_id,
                 "track_llm_call",
                 {
-                    "type": "llm_call",
+                    "type": LLM_CALL,
                     "model": model,
                     "provider": provider,
                     "input": snapshot(messages),
@@ -562,7 +564,7 @@ class SentrialClient(CompatMixin):
         """Record an error (an exception keeps its type and stack trace)."""
         try:
             fields: dict[str, Any] = {
-                "type": "error",
+                "type": ERROR,
                 "name": tool_name,
                 "error": error,
                 "error_type": error_type,
@@ -571,9 +573,7 @@ class SentrialClient(CompatMixin):
                 "parent_span_id": parent_span_id,
                 "start_time": start_time,
             }
-            if legacy:
-                self._legacy(fields, legacy, "track_error")
-            return self._emit(session_id, "track_error", fields)
+            return self._emit(session_id, "track_error", fields, legacy)
         except Exception as exc:
             self._internal(exc, "track_error")
             return None
@@ -596,7 +596,7 @@ class SentrialClient(CompatMixin):
                 session_id,
                 "track_state_change",
                 {
-                    "type": "state_change",
+                    "type": STATE_CHANGE,
                     "name": "state_change",
                     "input": snapshot(before),
                     "output": snapshot(after),
