@@ -121,7 +121,7 @@ def test_issue_secrets_absent_from_store_wire_otlp_and_debug_logs(tmp_path, sent
 
     from sentrial_integrations import SentrialClient
     from sentrial_integrations.core.log import logger, register_secret
-    from tests.otel.receiver import OTLPReceiver
+    from tests.servers.otlp_receiver import OTLPReceiver
 
     caplog.set_level(logging.DEBUG, logger="sentrial_integrations")
     with OTLPReceiver() as rx:

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from sentrial_integrations import SentrialClient
 from sentrial_integrations.core.exporters import otlp
-from tests.otel.receiver import OTLPReceiver
+from tests.servers.otlp_receiver import OTLPReceiver
 
 
 @pytest.fixture

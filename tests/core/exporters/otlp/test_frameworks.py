@@ -23,7 +23,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from sentrial_integrations import auto_instrument, get_client, uninstrument_all
 from sentrial_integrations.core.exporters.otlp import root_span_id, trace_id_for
-from tests.otel.conftest import attrs, events
+from tests.core.exporters.otlp.conftest import attrs, events
 from tests.servers.openai_server import chat
 
 RESPONSE_MODEL = "gpt-4o-mini-2024-07-18"

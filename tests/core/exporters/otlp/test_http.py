@@ -9,7 +9,7 @@ from sentrial_integrations import SentrialClient
 from sentrial_integrations.core.exporters.base import OK, RETRY
 from sentrial_integrations.core.exporters.otlp import OTLPExporter, root_span_id, span_id_for, trace_id_for
 from tests.conftest import read_store
-from tests.otel.receiver import OTLPReceiver
+from tests.servers.otlp_receiver import OTLPReceiver
 
 
 def _client(tmp_path, rx, **kw) -> SentrialClient:

@@ -24,7 +24,7 @@ from sentrial_integrations.core.exporters.otlp import (
 )
 from sentrial_integrations.core.exporters.otlp import state as otlp_state
 from tests.conftest import read_store
-from tests.otel.conftest import attrs, events, finished
+from tests.core.exporters.otlp.conftest import attrs, events, finished
 
 T0 = 1_700_000_000.0
 
