@@ -16,7 +16,7 @@ from sentrial_integrations.core.config import SentrialConfigWarning
 from sentrial_integrations.llamaindex import instrument, is_instrumented, last_session_id, uninstrument
 from sentrial_integrations.llamaindex.integration import INTEGRATION, LlamaIndexIntegration
 from tests.llamaindex.conftest import brief, events, sessions
-from tests.test_config import _python  # a fresh interpreter, without the SENTRIAL_* environment
+from tests.core.test_config import _python  # a fresh interpreter, without the SENTRIAL_* environment
 
 
 def _ours(handlers: list) -> list:

@@ -19,7 +19,7 @@ from sentrial_integrations.core.store import Store
 from sentrial_integrations.zerocode import autoload
 from tests.conftest import only_session, read_store
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 TRUE = ["1", "true", "TRUE", "True", "yes", "YES", "on", "On", " true\n"]
 FALSE = ["0", "false", "FALSE", "False", "no", "NO", "off", "Off", " off "]
