@@ -15,8 +15,8 @@ from sentrial_integrations import SentrialClient
 from sentrial_integrations.core.config import SentrialConfigWarning
 from sentrial_integrations.llamaindex import instrument, is_instrumented, last_session_id, uninstrument
 from sentrial_integrations.llamaindex.integration import INTEGRATION, LlamaIndexIntegration
-from tests.llamaindex.conftest import brief, events, sessions
 from tests.core.test_config import _python  # a fresh interpreter, without the SENTRIAL_* environment
+from tests.llamaindex.conftest import brief, events, sessions
 
 
 def _ours(handlers: list) -> list:
