@@ -90,7 +90,10 @@ def _guarded(name: str) -> Callable[[ModuleType], None]:
             for other in (*_ALSO.get(name, ()), FRAMEWORKS[name]):
                 if other != module.__name__:
                     cancel(other)
-        integration(name).instrument()
+        if not integration(name).instrument():  # refused (an unsupported version, said in a warning)
+            with _lock:
+                if _active.get(name) == "instrumented":
+                    del _active[name]
 
     return run
 

@@ -594,3 +594,29 @@ def test_editable_install_ships_the_pth_file_and_tracing_needs_no_import(tmp_pat
         ("llm_call", "llm:genericfakechatmodel:unknown")
     ]
     store.close()
+
+
+def test_auto_instrument_does_not_report_a_framework_its_integration_refused(monkeypatch):
+    """A framework whose version the integration does not support is left alone, said once in a
+    warning, and not listed as instrumented."""
+    import warnings
+
+    import openai  # noqa: F401
+    from openai.resources.embeddings import Embeddings
+
+    from sentrial_integrations import auto_instrument, uninstrument_all
+    from sentrial_integrations.core.config import SentrialConfigWarning
+    from sentrial_integrations.openai.integration import INTEGRATION
+
+    monkeypatch.setattr(INTEGRATION, "supported", ("99", None))
+    before = vars(Embeddings)["create"]
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            covered = auto_instrument(langchain=False, llamaindex=False)
+        assert "openai" not in covered
+        assert vars(Embeddings)["create"] is before and not INTEGRATION.instrumented
+        gate = [w for w in caught if issubclass(w.category, SentrialConfigWarning)]
+        assert len(gate) == 1 and "is not supported by the openai integration" in str(gate[0].message)
+    finally:
+        uninstrument_all()
