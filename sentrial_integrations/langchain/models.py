@@ -17,7 +17,7 @@ from ..core.context import LLMClaim, open_llm_claim
 from ..core.log import guard
 from ..core.record.llm import decision_from_tool_calls
 from . import mapping as _m
-from .runs import LLM, RunBook
+from .runs import LLM, Run, RunBook
 
 __all__ = ["ModelCallbacks"]
 
@@ -139,23 +139,16 @@ class ModelCallbacks(RunBook):
                     root.sid,
                     run.model or out.response_model or "unknown",
                     provider=out.provider or run.provider,
-                    messages=run.input,
                     response=out.content,
                     prompt_tokens=usage["prompt"] if usage else None,
                     completion_tokens=usage["completion"] if usage else None,
                     total_tokens=usage["total"] if usage else None,
                     cached_tokens=usage["cached"] if usage else None,
                     reasoning_tokens=usage["reasoning"] if usage else None,
-                    duration_ms=(end - run.start) * 1000.0,
-                    metadata=run.meta,
-                    params=run.params,
                     tool_calls=_m.Owned(out.tool_calls) if out.tool_calls else None,
                     response_model=out.response_model,
                     finish_reason=out.finish_reason,
-                    time_to_first_token_ms=(run.ttft - run.start) * 1000.0 if run.ttft is not None else None,
-                    span_id=run.span,
-                    parent_span_id=run.parent,
-                    start_time=run.start,
+                    **_call_fields(run, end),
                 )
                 if out.tool_calls:
                     reasoning, decision = decision_from_tool_calls(out.tool_calls, out.content)
@@ -187,20 +180,27 @@ class ModelCallbacks(RunBook):
                     root.sid,
                     run.model or "unknown",
                     provider=run.provider,
-                    messages=run.input,
                     response=partial,
-                    duration_ms=(end - run.start) * 1000.0,
-                    metadata=run.meta,
-                    params=run.params,
                     error=error,
                     partial=True if partial else None,
-                    time_to_first_token_ms=(run.ttft - run.start) * 1000.0 if run.ttft is not None else None,
-                    span_id=run.span,
-                    parent_span_id=run.parent,
-                    start_time=run.start,
+                    **_call_fields(run, end),
                 )
             if taken:  # the inner layer recorded the failure (its own exception, maybe wrapped since)
                 run.root.errors.append(error)
             elif isinstance(error, Exception):
                 self._record_error(run, error, end)
             self._fail_run(run, error)
+
+
+def _call_fields(run: Run, end: float) -> dict[str, Any]:
+    """The ``track_llm_call`` fields a model run gives, whether it ended or failed."""
+    return {
+        "messages": run.input,
+        "duration_ms": (end - run.start) * 1000.0,
+        "metadata": run.meta,
+        "params": run.params,
+        "time_to_first_token_ms": (run.ttft - run.start) * 1000.0 if run.ttft is not None else None,
+        "span_id": run.span,
+        "parent_span_id": run.parent,
+        "start_time": run.start,
+    }
